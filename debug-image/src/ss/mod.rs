@@ -1,0 +1,4 @@
+//! `ss`: socket statistics (being written).
+use std::ffi::OsString;
+use std::process::ExitCode;
+pub fn main(_args: Vec<OsString>) -> ExitCode { crate::cli::finish("ss", Err(crate::cli::Failure::msg("not built yet"))) }
