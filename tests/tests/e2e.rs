@@ -1,0 +1,2 @@
+//! The end-to-end suites: one module per area, all sharing the harness in
+//! `netdiag_tests` (network namespaces, veth pairs, the built agent).
