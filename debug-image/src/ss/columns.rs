@@ -304,6 +304,7 @@ mod tests {
         let want = "State  Recv-Q Send-Q Local Address:Port  Peer Address:Port Process\n\
                     LISTEN 0      5          127.0.0.1:8080       0.0.0.0:*           \n\
                     ESTAB  0      0          127.0.0.1:8080     127.0.0.1:34282       \n\
+                    ESTAB  0      0          127.0.0.1:34282    127.0.0.1:8080        \n\
                     LISTEN 0      5                  *:9090             *:*           \n";
         assert_eq!(render(&rows, disabled), want);
     }
