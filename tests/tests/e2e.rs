@@ -1,2 +1,6 @@
 //! The end-to-end suites: one module per area, all sharing the harness in
 //! `netdiag_tests` (network namespaces, veth pairs, the built agent).
+
+mod container;
+mod harness;
+mod ss;
