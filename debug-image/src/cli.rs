@@ -125,9 +125,8 @@ pub fn parse<P: Parser>(tool: &str, args: Vec<OsString>) -> Result<P, Failure> {
 pub fn rewrite_output_flag(args: Vec<OsString>) -> Vec<OsString> {
     let mut out = Vec::with_capacity(args.len());
     let mut iter = args.into_iter().peekable();
-    let is_format = |a: Option<&OsString>| {
-        matches!(a.and_then(|a| a.to_str()), Some("json" | "text"))
-    };
+    let is_format =
+        |a: Option<&OsString>| matches!(a.and_then(|a| a.to_str()), Some("json" | "text"));
     while let Some(arg) = iter.next() {
         let Some(s) = arg.to_str().map(str::to_owned) else {
             out.push(arg);
@@ -138,7 +137,11 @@ pub fn rewrite_output_flag(args: Vec<OsString>) -> Vec<OsString> {
             out.extend(iter);
             break;
         }
-        if let Some(fmt) = s.strip_prefix("-o=").or_else(|| s.strip_prefix("-o")).filter(|f| matches!(*f, "json" | "text")) {
+        if let Some(fmt) = s
+            .strip_prefix("-o=")
+            .or_else(|| s.strip_prefix("-o"))
+            .filter(|f| matches!(*f, "json" | "text"))
+        {
             out.push(format!("--output={fmt}").into());
             continue;
         }
@@ -174,7 +177,10 @@ mod tests {
         assert_eq!(rw(&["ss", "-ojson"]), ["ss", "--output=json"]);
         assert_eq!(rw(&["ss", "-o=json"]), ["ss", "--output=json"]);
         assert_eq!(rw(&["ss", "-tno", "json"]), ["ss", "-tn", "--output=json"]);
-        assert_eq!(rw(&["ss", "-o", "state", "established"]), ["ss", "-o", "state", "established"]);
+        assert_eq!(
+            rw(&["ss", "-o", "state", "established"]),
+            ["ss", "-o", "state", "established"]
+        );
         assert_eq!(rw(&["ss", "-to", "-n"]), ["ss", "-to", "-n"]);
         assert_eq!(rw(&["ss", "--output", "json"]), ["ss", "--output", "json"]);
     }

@@ -25,8 +25,16 @@ struct Tool {
 }
 
 const TOOLS: &[Tool] = &[
-    Tool { name: "ss", about: "socket statistics, like iproute2 ss", main: ss::main },
-    Tool { name: "nstat", about: "protocol counters and drops, like iproute2 nstat", main: nstat::main },
+    Tool {
+        name: "ss",
+        about: "socket statistics, like iproute2 ss",
+        main: ss::main,
+    },
+    Tool {
+        name: "nstat",
+        about: "protocol counters and drops, like iproute2 nstat",
+        main: nstat::main,
+    },
 ];
 
 fn main() -> ExitCode {

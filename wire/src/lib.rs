@@ -64,6 +64,11 @@ mod tests {
         for f in [OutputFormat::Text, OutputFormat::Json] {
             assert_eq!(f.to_string().parse::<OutputFormat>(), Ok(f));
         }
-        assert!("yaml".parse::<OutputFormat>().unwrap_err().contains("\"yaml\""));
+        assert!(
+            "yaml"
+                .parse::<OutputFormat>()
+                .unwrap_err()
+                .contains("\"yaml\"")
+        );
     }
 }
