@@ -29,7 +29,7 @@ use netdiag_wire::OutputFormat;
 
 use crate::cli::{self, Failure};
 use args::Query;
-use model::{Netid, Socket};
+use model::Socket;
 use netlink::Extensions;
 use render::{JsonSink, Sink, TextSink};
 
@@ -53,11 +53,10 @@ fn run(args: Vec<OsString>) -> Result<u8, Failure> {
     } else {
         None
     };
-    if query.output == OutputFormat::Text {
-        if let Some(s) = &summary {
+    if query.output == OutputFormat::Text
+        && let Some(s) = &summary {
             summary::print(s, &mut out)?;
         }
-    }
     if query.summary_only && query.output == OutputFormat::Text {
         out.flush()?;
         return Ok(0);
@@ -91,7 +90,9 @@ fn run(args: Vec<OsString>) -> Result<u8, Failure> {
 }
 
 /// Reads every requested table in iproute2's order (unix, raw, udp, tcp;
-/// IPv4 before IPv6) and passes each matching socket to `emit`.
+/// IPv4 before IPv6) and passes each matching socket to `emit` as it
+/// arrives from the kernel: nothing is collected, so memory does not grow
+/// with the number of sockets.
 fn each_socket(
     query: &Query,
     processes: Option<&procs::ProcessTable>,
@@ -102,66 +103,57 @@ fn each_socket(
         tcp_info: query.show.info,
     };
     let ephemeral = services::ephemeral_range();
-    let mut batch: Vec<Socket> = Vec::new();
+    let mut matching = |mut socket: Socket| -> io::Result<()> {
+        // One unix dump returns all three unix types: keep the asked ones.
+        if !query.tables.contains(&socket.netid) {
+            return Ok(());
+        }
+        if let Some(f) = &query.filter
+            && !f.matches(&socket, ephemeral) {
+                return Ok(());
+            }
+        if let Some(p) = processes.and_then(|p| p.by_inode.get(&socket.inode)) {
+            socket.processes = p.clone();
+        }
+        emit(&socket)
+    };
     let mut unix_done = false;
     for &table in &query.tables {
-        batch.clear();
         let result = if table.is_unix() {
             if unix_done {
                 continue;
             }
             unix_done = true;
-            netlink::dump_unix(query.states, ext, &mut batch)
+            netlink::dump_unix(query.states, ext, &mut matching)
         } else {
             let mut result = Ok(());
             for (wanted, family) in [(query.ipv4, libc::AF_INET), (query.ipv6, libc::AF_INET6)] {
                 if !wanted || result.is_err() {
                     continue;
                 }
-                result = netlink::dump_inet(family as u8, table, query.states, ext, &mut batch);
+                result = netlink::dump_inet(family as u8, table, query.states, ext, &mut matching);
                 // The protocol's diag module is missing (raw_diag often is,
                 // and a pod cannot load it): read /proc/net like iproute2.
+                // The kernel answers ENOENT before sending any socket.
                 if matches!(&result, Err(e) if e.raw_os_error() == Some(libc::ENOENT)) {
                     let v6 = family == libc::AF_INET6;
-                    result = procnet::read(table, v6, query.states, &mut batch);
+                    result = procnet::read(table, v6, query.states, &mut matching);
                 }
             }
             result
         };
-        if let Err(e) = result {
-            return Err(Failure::msg(format!(
+        result.map_err(|e| {
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Failure::BrokenPipe;
+            }
+            Failure::msg(format!(
                 "reading {} sockets over NETLINK_SOCK_DIAG: {}",
                 table.label(),
                 cli::describe_io_error(&e)
-            )));
-        }
-        // One unix dump returns all three unix types; keep the asked ones
-        // in iproute2's order (stream, dgram, seqpacket by type number).
-        if table.is_unix() {
-            batch.retain(|s| query.tables.contains(&s.netid));
-            batch.sort_by_key(|s| unix_order(s.netid));
-        }
-        for socket in &mut batch {
-            if let Some(f) = &query.filter {
-                if !f.matches(socket, ephemeral) {
-                    continue;
-                }
-            }
-            if let Some(p) = processes.and_then(|p| p.by_inode.get(&socket.inode)) {
-                socket.processes = p.clone();
-            }
-            emit(socket)?;
-        }
+            ))
+        })?;
     }
     Ok(())
-}
-
-/// Unix sockets come back in kernel hash order; iproute2 prints them as
-/// they come, so keep their order but group nothing: only the type filter
-/// above applies. This key keeps the relative order (stable sort) while
-/// listing nothing out of type order that iproute2 would not.
-fn unix_order(_netid: Netid) -> u8 {
-    0
 }
 
 /// The terminal's width in columns, as iproute2 asks for it.

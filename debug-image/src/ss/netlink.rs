@@ -48,7 +48,7 @@ pub fn dump_inet(
     netid: Netid,
     states: u32,
     ext: Extensions,
-    out: &mut Vec<Socket>,
+    emit: &mut dyn FnMut(Socket) -> io::Result<()>,
 ) -> io::Result<()> {
     let protocol = match netid {
         Netid::Tcp => libc::IPPROTO_TCP as u8,
@@ -75,14 +75,15 @@ pub fn dump_inet(
         states: StateFlags::from_bits_truncate(states),
         socket_id,
     });
-    dump(request, |payload| {
-        out.push(decode_inet(payload, netid)?);
-        Ok(())
-    })
+    dump(request, |payload| emit(decode_inet(payload, netid)?))
 }
 
 /// Dumps unix sockets whose state bit is set in `states`.
-pub fn dump_unix(states: u32, ext: Extensions, out: &mut Vec<Socket>) -> io::Result<()> {
+pub fn dump_unix(
+    states: u32,
+    ext: Extensions,
+    emit: &mut dyn FnMut(Socket) -> io::Result<()>,
+) -> io::Result<()> {
     let mut show_flags = ShowFlags::NAME | ShowFlags::PEER | ShowFlags::RQLEN;
     if ext.memory {
         show_flags |= ShowFlags::MEMINFO;
@@ -93,10 +94,7 @@ pub fn dump_unix(states: u32, ext: Extensions, out: &mut Vec<Socket>) -> io::Res
         show_flags,
         cookie: [0xff; 8],
     });
-    dump(request, |payload| {
-        out.push(decode_unix(payload)?);
-        Ok(())
-    })
+    dump(request, |payload| emit(decode_unix(payload)?))
 }
 
 /// Sends one dump request and feeds each answer's payload to `each` until

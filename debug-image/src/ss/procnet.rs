@@ -11,7 +11,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::model::{Endpoint, Netid, Socket, TcpState};
 
-pub fn read(netid: Netid, v6: bool, states: u32, out: &mut Vec<Socket>) -> io::Result<()> {
+pub fn read(
+    netid: Netid,
+    v6: bool,
+    states: u32,
+    emit: &mut dyn FnMut(Socket) -> io::Result<()>,
+) -> io::Result<()> {
     let base = match netid {
         Netid::Tcp => "tcp",
         Netid::Udp => "udp",
@@ -26,11 +31,10 @@ pub fn read(netid: Netid, v6: bool, states: u32, out: &mut Vec<Socket>) -> io::R
         Err(e) => return Err(e),
     };
     for line in text.lines().skip(1) {
-        if let Some(s) = parse_line(line, netid, v6) {
-            if states & (1 << s.state.0) != 0 {
-                out.push(s);
+        if let Some(s) = parse_line(line, netid, v6)
+            && states & (1 << s.state.0) != 0 {
+                emit(s)?;
             }
-        }
     }
     Ok(())
 }

@@ -210,20 +210,18 @@ fn extras(s: &Socket, show: &Show, out: &mut String) {
         out.push(')');
     }
     if s.netid.is_unix() {
-        if show.memory {
-            if let Some(m) = &s.skmem {
+        if show.memory
+            && let Some(m) = &s.skmem {
                 skmem_text(m, out);
             }
-        }
-        if show.extended {
-            if let Some(mask) = s.shutdown {
+        if show.extended
+            && let Some(mask) = s.shutdown {
                 shutdown_text(mask, out);
             }
-        }
         return;
     }
-    if show.timers {
-        if let Some(t) = &s.timer {
+    if show.timers
+        && let Some(t) = &s.timer {
             let _ = write!(
                 out,
                 " timer:({},{},{})",
@@ -232,7 +230,6 @@ fn extras(s: &Socket, show: &Show, out: &mut String) {
                 t.retrans
             );
         }
-    }
     if show.extended {
         if s.uid != 0 {
             let _ = write!(out, " uid:{}", s.uid);
