@@ -32,7 +32,9 @@ pub fn parse_paired_tables(text: &str) -> Vec<Counter> {
     while let (Some(header), Some(values)) = (lines.next(), lines.next()) {
         let mut names = header.split_whitespace();
         let mut vals = values.split_whitespace();
-        let (Some(prefix), Some(vprefix)) = (names.next(), vals.next()) else { continue };
+        let (Some(prefix), Some(vprefix)) = (names.next(), vals.next()) else {
+            continue;
+        };
         if prefix != vprefix {
             // Out of step: resynchronise on the value line as the next header.
             continue;
@@ -46,7 +48,10 @@ pub fn parse_paired_tables(text: &str) -> Vec<Counter> {
                     Err(_) => continue,
                 },
             };
-            counters.push(Counter { name: format!("{table}{name}"), value });
+            counters.push(Counter {
+                name: format!("{table}{name}"),
+                value,
+            });
         }
     }
     counters
@@ -60,7 +65,10 @@ pub fn parse_name_value_lines(text: &str) -> Vec<Counter> {
             let mut fields = line.split_whitespace();
             let name = fields.next()?;
             let value = fields.next()?.parse::<u64>().ok()?;
-            Some(Counter { name: name.to_owned(), value })
+            Some(Counter {
+                name: name.to_owned(),
+                value,
+            })
         })
         .collect()
 }
@@ -70,7 +78,9 @@ pub fn parse_name_value_lines(text: &str) -> Vec<Counter> {
 pub fn parse_sockstat(text: &str) -> Vec<(String, String, u64)> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let Some((proto, rest)) = line.split_once(':') else { continue };
+        let Some((proto, rest)) = line.split_once(':') else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         for pair in fields.chunks_exact(2) {
             if let Ok(v) = pair[1].parse::<u64>() {
@@ -90,6 +100,60 @@ pub fn sockstat_value(stats: &[(String, String, u64)], proto: &str, field: &str)
         .map_or(0, |(_, _, v)| *v)
 }
 
+/// A per-CPU statistics table such as /proc/net/stat/nf_conntrack: a header
+/// line naming the columns, then one line per possible CPU holding each
+/// column as 8-digit hexadecimal (`0000001a`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PerCpuTable {
+    pub columns: Vec<String>,
+    /// One row per CPU, each as long as `columns`.
+    pub cpus: Vec<Vec<u64>>,
+}
+
+impl PerCpuTable {
+    /// The column's total over every CPU (the per-CPU counters' real value).
+    pub fn sum(&self, column: usize) -> u64 {
+        self.cpus.iter().map(|row| row[column]).sum()
+    }
+
+    /// The column's value on the first CPU's row: for columns such as
+    /// conntrack's `entries`, a namespace-wide figure repeated on every row,
+    /// which summing would multiply by the number of CPUs.
+    pub fn first(&self, column: usize) -> u64 {
+        self.cpus.first().map_or(0, |row| row[column])
+    }
+}
+
+/// Parses a per-CPU hex table ([`PerCpuTable`]). A row whose field count
+/// differs from the header's, or a field that is not hexadecimal, is an
+/// error naming the 1-based line: the kernel never writes one, so guessing
+/// would hide a format change.
+pub fn parse_per_cpu_hex_table(text: &str) -> Result<PerCpuTable, String> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let columns: Vec<String> = match lines.next() {
+        Some(header) => header.split_whitespace().map(str::to_owned).collect(),
+        None => return Err("empty file".to_owned()),
+    };
+    let mut cpus = Vec::new();
+    for (index, line) in lines.enumerate() {
+        let line_no = index + 2;
+        let row = line
+            .split_whitespace()
+            .map(|field| u64::from_str_radix(field, 16))
+            .collect::<Result<Vec<u64>, _>>()
+            .map_err(|_| format!("line {line_no} holds a field that is not hexadecimal"))?;
+        if row.len() != columns.len() {
+            return Err(format!(
+                "line {line_no} has {} fields for {} columns",
+                row.len(),
+                columns.len()
+            ));
+        }
+        cpus.push(row);
+    }
+    Ok(PerCpuTable { columns, cpus })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,15 +163,34 @@ mod tests {
         let text = "Tcp: RtoAlgorithm MaxConn CurrEstab\nTcp: 1 -1 3\n\
                     Udp: InDatagrams RcvbufErrors\nUdp: 10 2\n";
         let c = parse_paired_tables(text);
-        assert_eq!(c[0], Counter { name: "TcpRtoAlgorithm".into(), value: 1 });
+        assert_eq!(
+            c[0],
+            Counter {
+                name: "TcpRtoAlgorithm".into(),
+                value: 1
+            }
+        );
         assert_eq!(c[1].value, u64::MAX);
-        assert_eq!(c[2], Counter { name: "TcpCurrEstab".into(), value: 3 });
-        assert_eq!(c[4], Counter { name: "UdpRcvbufErrors".into(), value: 2 });
+        assert_eq!(
+            c[2],
+            Counter {
+                name: "TcpCurrEstab".into(),
+                value: 3
+            }
+        );
+        assert_eq!(
+            c[4],
+            Counter {
+                name: "UdpRcvbufErrors".into(),
+                value: 2
+            }
+        );
     }
 
     #[test]
     fn sockstat() {
-        let text = "sockets: used 120\nTCP: inuse 3 orphan 0 tw 1 alloc 5 mem 1\nFRAG: inuse 0 memory 0\n";
+        let text =
+            "sockets: used 120\nTCP: inuse 3 orphan 0 tw 1 alloc 5 mem 1\nFRAG: inuse 0 memory 0\n";
         let s = parse_sockstat(text);
         assert_eq!(sockstat_value(&s, "sockets", "used"), 120);
         assert_eq!(sockstat_value(&s, "TCP", "tw"), 1);
@@ -117,9 +200,53 @@ mod tests {
     #[test]
     fn snmp6_lines() {
         let c = parse_name_value_lines("Ip6InReceives                   \t42\nUdp6InErrors 0\n");
-        assert_eq!(c, vec![
-            Counter { name: "Ip6InReceives".into(), value: 42 },
-            Counter { name: "Udp6InErrors".into(), value: 0 },
-        ]);
+        assert_eq!(
+            c,
+            vec![
+                Counter {
+                    name: "Ip6InReceives".into(),
+                    value: 42
+                },
+                Counter {
+                    name: "Udp6InErrors".into(),
+                    value: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn per_cpu_hex_table_sums_columns_over_cpus() {
+        let text = "entries  clashres found insert_failed drop\n\
+                    0000000a  00000000 0000000f 00000001 000000ff\n\
+                    0000000a  00000000 00000001 00000002 00000001\n";
+        let t = parse_per_cpu_hex_table(text).unwrap();
+        assert_eq!(
+            t.columns,
+            ["entries", "clashres", "found", "insert_failed", "drop"]
+        );
+        assert_eq!(t.cpus.len(), 2);
+        assert_eq!(t.sum(2), 16);
+        assert_eq!(t.sum(3), 3);
+        assert_eq!(t.sum(4), 256);
+        assert_eq!(t.first(0), 10);
+        // 32-bit per-CPU values must not overflow when summed.
+        let big = "drop\nffffffff\nffffffff\n";
+        assert_eq!(parse_per_cpu_hex_table(big).unwrap().sum(0), 0x1_ffff_fffe);
+    }
+
+    #[test]
+    fn per_cpu_hex_table_rejects_malformed_rows() {
+        assert!(
+            parse_per_cpu_hex_table("a b\n00000001\n")
+                .unwrap_err()
+                .contains("line 2")
+        );
+        assert!(
+            parse_per_cpu_hex_table("a\nzz\n")
+                .unwrap_err()
+                .contains("not hexadecimal")
+        );
+        assert!(parse_per_cpu_hex_table("").is_err());
     }
 }
