@@ -3,4 +3,5 @@
 
 mod container;
 mod harness;
+mod nstat;
 mod ss;

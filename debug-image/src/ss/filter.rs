@@ -266,11 +266,12 @@ pub fn parse_hostcond(
         })?),
     };
     if let (Some(tag), Some((ip, _))) = (family, prefix)
-        && (tag == FamilyTag::V4) != ip.is_ipv4() {
-            return Err(format!(
-                "\"{text}\": the address does not belong to the family named"
-            ));
-        }
+        && (tag == FamilyTag::V4) != ip.is_ipv4()
+    {
+        return Err(format!(
+            "\"{text}\": the address does not belong to the family named"
+        ));
+    }
     Ok(HostCond {
         family,
         prefix,
@@ -328,16 +329,18 @@ fn port_of(e: &Endpoint) -> u32 {
 
 fn host_matches(e: &Endpoint, cond: &HostCond) -> bool {
     if let Some(p) = cond.port
-        && port_of(e) != u32::from(p) {
-            return false;
-        }
+        && port_of(e) != u32::from(p)
+    {
+        return false;
+    }
     let Endpoint::Inet { address, .. } = e else {
         return cond.prefix.is_none() && cond.family.is_none();
     };
     if let Some(tag) = cond.family
-        && (tag == FamilyTag::V4) != address.is_ipv4() {
-            return false;
-        }
+        && (tag == FamilyTag::V4) != address.is_ipv4()
+    {
+        return false;
+    }
     match cond.prefix {
         None => true,
         Some((want, len)) => prefix_matches(*address, want, len),

@@ -54,9 +54,10 @@ fn run(args: Vec<OsString>) -> Result<u8, Failure> {
         None
     };
     if query.output == OutputFormat::Text
-        && let Some(s) = &summary {
-            summary::print(s, &mut out)?;
-        }
+        && let Some(s) = &summary
+    {
+        summary::print(s, &mut out)?;
+    }
     if query.summary_only && query.output == OutputFormat::Text {
         out.flush()?;
         return Ok(0);
@@ -109,9 +110,10 @@ fn each_socket(
             return Ok(());
         }
         if let Some(f) = &query.filter
-            && !f.matches(&socket, ephemeral) {
-                return Ok(());
-            }
+            && !f.matches(&socket, ephemeral)
+        {
+            return Ok(());
+        }
         if let Some(p) = processes.and_then(|p| p.by_inode.get(&socket.inode)) {
             socket.processes = p.clone();
         }

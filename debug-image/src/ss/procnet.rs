@@ -32,9 +32,10 @@ pub fn read(
     };
     for line in text.lines().skip(1) {
         if let Some(s) = parse_line(line, netid, v6)
-            && states & (1 << s.state.0) != 0 {
-                emit(s)?;
-            }
+            && states & (1 << s.state.0) != 0
+        {
+            emit(s)?;
+        }
     }
     Ok(())
 }

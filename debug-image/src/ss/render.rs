@@ -211,25 +211,28 @@ fn extras(s: &Socket, show: &Show, out: &mut String) {
     }
     if s.netid.is_unix() {
         if show.memory
-            && let Some(m) = &s.skmem {
-                skmem_text(m, out);
-            }
+            && let Some(m) = &s.skmem
+        {
+            skmem_text(m, out);
+        }
         if show.extended
-            && let Some(mask) = s.shutdown {
-                shutdown_text(mask, out);
-            }
+            && let Some(mask) = s.shutdown
+        {
+            shutdown_text(mask, out);
+        }
         return;
     }
     if show.timers
-        && let Some(t) = &s.timer {
-            let _ = write!(
-                out,
-                " timer:({},{},{})",
-                t.kind,
-                ms_timer(t.expires_ms),
-                t.retrans
-            );
-        }
+        && let Some(t) = &s.timer
+    {
+        let _ = write!(
+            out,
+            " timer:({},{},{})",
+            t.kind,
+            ms_timer(t.expires_ms),
+            t.retrans
+        );
+    }
     if show.extended {
         if s.uid != 0 {
             let _ = write!(out, " uid:{}", s.uid);
