@@ -7,6 +7,7 @@
 //! keeps the same three visible steps: parse the arguments, run (talk to the
 //! kernel), render (text like the classic tool, or `-o json`).
 
+mod attached;
 mod cli;
 mod nstat;
 mod procfs;
@@ -38,13 +39,22 @@ const TOOLS: &[Tool] = &[
 ];
 
 fn main() -> ExitCode {
+    attached::arm_parent_death_signal();
     let args: Vec<OsString> = std::env::args_os().collect();
-    let invoked_as = args
-        .first()
-        .and_then(|a| Path::new(a).file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("netdiag-agent")
-        .to_owned();
+    // Launched by kubectl-netdiag: wrap the tool in the attach protocol.
+    if let Some(version) = std::env::var_os(netdiag_wire::frame::PROTOCOL_ENV) {
+        let version = version.to_string_lossy().into_owned();
+        let invoked_as = invoked_name(&args);
+        let tool_args = if find_tool(&invoked_as).is_some() {
+            let mut a = args.clone();
+            a[0] = invoked_as.into();
+            a
+        } else {
+            args[1..].to_vec()
+        };
+        return attached::run(&version, tool_args);
+    }
+    let invoked_as = invoked_name(&args);
 
     if let Some(tool) = find_tool(&invoked_as) {
         return (tool.main)(args);
@@ -69,6 +79,15 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// The program name we were run as, without its directory.
+fn invoked_name(args: &[OsString]) -> String {
+    args.first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("netdiag-agent")
+        .to_owned()
 }
 
 fn find_tool(name: &str) -> Option<&'static Tool> {

@@ -6,6 +6,10 @@
 //! - [`exit`]: the exit codes every tool uses, so the plugin can pass the
 //!   agent's code through unchanged and scripts can rely on them.
 //! - [`OutputFormat`]: the `-o text|json` choice shared by every tool.
+//! - [`frame`]: the framing on the agent's stdin and stderr when the plugin
+//!   runs it (start signal, end of input, stop, exit code in-band).
+
+pub mod frame;
 
 pub mod exit {
     //! Exit codes. Stable: scripts depend on them.
@@ -16,6 +20,8 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// `dig`: no server could be reached (dig's own code, kept for scripts).
     pub const DIG_NO_SERVERS: u8 = 9;
+    /// The tool was stopped by Ctrl-C (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: u8 = 130;
 }
 
 use std::fmt;
