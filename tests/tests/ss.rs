@@ -405,3 +405,21 @@ fn closed_pipe_is_a_quiet_exit() {
     );
     drop(listeners);
 }
+
+#[test]
+fn runs_as_ss_through_a_link_named_ss() {
+    if !require_root("runs_as_ss_through_a_link_named_ss") {
+        return;
+    }
+    let dir = netdiag_tests::TempDir::new("ss-link");
+    let link = dir.path().join("ss");
+    std::os::unix::fs::symlink(agent_bin(), &link).unwrap();
+    let ns = Netns::new("ss-link");
+    let _listener = ns.enter(|| TcpListener::bind("127.0.0.1:7070").unwrap());
+    let via_link = stdout(&ns.run(link.to_str().unwrap(), &["-tln"]));
+    let theirs = stdout(&ns.run("ss", &["-tln"]));
+    assert_eq!(via_link, theirs);
+    assert!(via_link.contains("127.0.0.1:7070"));
+    let version = Command::new(&link).arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("ss "));
+}
