@@ -1,4 +1,5 @@
-//! The `netdiag-agent` executable under test, built by cargo on first use.
+//! The executables under test (`netdiag-agent`, `kubectl-netdiag`), built by
+//! cargo on first use.
 //!
 //! The agent is another package of the workspace, so cargo gives this crate
 //! no `CARGO_BIN_EXE_` for it; instead the first test that needs it runs
@@ -15,8 +16,9 @@ use std::time::Duration;
 
 use crate::process;
 
-/// The package and binary name.
+/// The package and binary names.
 const AGENT: &str = "netdiag-agent";
+const PLUGIN: &str = "kubectl-netdiag";
 
 /// The target the static image binary is built for. Naming it explicitly
 /// keeps `+crt-static` off build scripts and proc-macros, which must stay
@@ -34,7 +36,14 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 /// The debug agent: `cargo build -p netdiag-agent`.
 pub fn agent_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| build_agent(&[], None)).clone()
+    BIN.get_or_init(|| build_package(AGENT, &[], None)).clone()
+}
+
+/// The plugin, `cargo build -p kubectl-netdiag`: put its directory on PATH
+/// and `kubectl netdiag ...` finds it through kubectl's plugin dispatch.
+pub fn plugin_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_package(PLUGIN, &[], None)).clone()
 }
 
 /// The agent as shipped in the image: release profile, statically linked,
@@ -44,7 +53,8 @@ pub fn agent_bin() -> PathBuf {
 pub fn agent_static_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        build_agent(
+        build_package(
+            AGENT,
             &["--release", "--target", STATIC_TARGET],
             Some(STATIC_RUSTFLAGS),
         )
@@ -52,15 +62,15 @@ pub fn agent_static_bin() -> PathBuf {
     .clone()
 }
 
-/// Builds the agent with extra cargo `args` (and `rustflags` replacing any
-/// inherited ones) and returns the executable cargo reports.
-fn build_agent(args: &[&str], rustflags: Option<&str>) -> PathBuf {
+/// Builds a package's binary with extra cargo `args` (and `rustflags`
+/// replacing any inherited ones) and returns the executable cargo reports.
+fn build_package(package: &str, args: &[&str], rustflags: Option<&str>) -> PathBuf {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(crate::workspace_root())
         .args([
             "build",
             "-p",
-            AGENT,
+            package,
             "--message-format=json-render-diagnostics",
         ])
         .args(args);
@@ -71,21 +81,21 @@ fn build_agent(args: &[&str], rustflags: Option<&str>) -> PathBuf {
     }
     let out = process::checked(&mut cmd, BUILD_TIMEOUT);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    executable_from_messages(&stdout).unwrap_or_else(|| {
+    executable_from_messages(&stdout, package).unwrap_or_else(|| {
         panic!(
-            "{cmd:?} reported no executable for {AGENT}; stderr:\n{}",
+            "{cmd:?} reported no executable for {package}; stderr:\n{}",
             String::from_utf8_lossy(&out.stderr)
         )
     })
 }
 
-/// Finds the agent's executable among cargo's JSON messages, one per line:
-/// the `compiler-artifact` whose target is the `netdiag-agent` binary.
-fn executable_from_messages(messages: &str) -> Option<PathBuf> {
+/// Finds a binary among cargo's JSON messages, one per line: the
+/// `compiler-artifact` whose target has that name.
+fn executable_from_messages(messages: &str, binary: &str) -> Option<PathBuf> {
     messages
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == AGENT)
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == binary)
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
@@ -100,11 +110,11 @@ not json: cargo prints only JSON on stdout, but be lenient
 {"reason":"compiler-artifact","target":{"name":"netdiag-agent","kind":["bin"]},"executable":"/t/debug/netdiag-agent"}
 {"reason":"build-finished","success":true}"#;
         assert_eq!(
-            executable_from_messages(messages),
+            executable_from_messages(messages, AGENT),
             Some(PathBuf::from("/t/debug/netdiag-agent"))
         );
         assert_eq!(
-            executable_from_messages(r#"{"reason":"build-finished","success":true}"#),
+            executable_from_messages(r#"{"reason":"build-finished","success":true}"#, AGENT),
             None
         );
     }
