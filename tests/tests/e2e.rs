@@ -1,6 +1,7 @@
 //! The end-to-end suites: one module per area, all sharing the harness in
 //! `netdiag_tests` (network namespaces, veth pairs, the built agent).
 
+mod attached;
 mod container;
 mod harness;
 mod nstat;

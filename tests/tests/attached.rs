@@ -1,0 +1,165 @@
+//! The agent under the attach protocol (`NETDIAG_PROTOCOL=1`), driven the
+//! way `kubectl-netdiag` drives it, without a cluster: frames on stdin,
+//! raw stdout, framed stderr ending with the exit code.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netdiag_tests::agent::agent_bin;
+use netdiag_tests::netns::Netns;
+use netdiag_tests::require_root;
+use netdiag_wire::frame::{self, Decoder, Frame, Kind};
+
+fn spawn_attached(ns: &Netns, args: &[&str], start_timeout: &str) -> Child {
+    let bin = agent_bin();
+    ns.command(bin.to_str().unwrap())
+        .args(args)
+        .env(frame::PROTOCOL_ENV, frame::PROTOCOL_VERSION)
+        .env(frame::START_TIMEOUT_ENV, start_timeout)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the agent")
+}
+
+/// Splits the framed stderr into (text, exit code).
+fn decode_stderr(bytes: &[u8]) -> (String, Option<u8>) {
+    let mut d = Decoder::new();
+    d.push(bytes);
+    let (mut text, mut code) = (Vec::new(), None);
+    while let Some(f) = d.next_frame().expect("well-formed frames") {
+        match f.kind {
+            Kind::Stderr => text.extend(f.payload),
+            Kind::Exit => code = f.payload.first().copied(),
+            other => panic!("unexpected frame {other:?} from the agent"),
+        }
+    }
+    assert_eq!(d.pending(), 0, "trailing bytes after the frames");
+    (String::from_utf8_lossy(&text).into_owned(), code)
+}
+
+#[test]
+fn nothing_runs_before_start_and_the_exit_code_comes_in_band() {
+    if !require_root("nothing_runs_before_start_and_the_exit_code_comes_in_band") {
+        return;
+    }
+    let ns = Netns::new("att");
+    let _l = ns.enter(|| TcpListener::bind("127.0.0.1:6060").unwrap());
+    let mut agent = spawn_attached(&ns, &["ss", "-tln"], "30");
+    // Not started: no output, still waiting.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        agent.try_wait().unwrap().is_none(),
+        "the agent must wait for the start frame"
+    );
+    let mut stdin = agent.stdin.take().unwrap();
+    stdin
+        .write_all(&Frame::new(Kind::Start, vec![]).encode())
+        .unwrap();
+    let out = agent.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:6060"));
+    let (text, code) = decode_stderr(&out.stderr);
+    assert_eq!((text.as_str(), code), ("", Some(0)));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn tool_errors_arrive_framed_with_their_exit_code() {
+    if !require_root("tool_errors_arrive_framed_with_their_exit_code") {
+        return;
+    }
+    let ns = Netns::new("att-err");
+    let mut agent = spawn_attached(&ns, &["ss", "state", "sleepy"], "30");
+    agent
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(&Frame::new(Kind::Start, vec![]).encode())
+        .unwrap();
+    let out = agent.wait_with_output().unwrap();
+    let (text, code) = decode_stderr(&out.stderr);
+    assert!(
+        text.starts_with("ss: wrong state name \"sleepy\""),
+        "{text}"
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn no_start_signal_means_the_agent_exits_by_itself() {
+    if !require_root("no_start_signal_means_the_agent_exits_by_itself") {
+        return;
+    }
+    let ns = Netns::new("att-late");
+    let began = Instant::now();
+    let mut agent = spawn_attached(&ns, &["ss", "-tln"], "1");
+    let _keep_stdin_open = agent.stdin.take();
+    let mut err = String::new();
+    agent
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let status = agent.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        err.contains("no start signal from kubectl-netdiag within 1s"),
+        "{err}"
+    );
+    assert!(began.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn closed_input_before_start_ends_the_agent() {
+    if !require_root("closed_input_before_start_ends_the_agent") {
+        return;
+    }
+    let ns = Netns::new("att-gone");
+    let mut agent = spawn_attached(&ns, &["ss", "-tln"], "60");
+    drop(agent.stdin.take());
+    let began = Instant::now();
+    let status = agent.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    assert!(began.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn foreign_bytes_on_stdin_are_refused() {
+    if !require_root("foreign_bytes_on_stdin_are_refused") {
+        return;
+    }
+    let ns = Netns::new("att-junk");
+    let mut agent = spawn_attached(&ns, &["ss", "-tln"], "60");
+    agent
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"GET / HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let out = agent.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected input on stdin"));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn mismatched_protocol_version_is_named() {
+    let out = Command::new(agent_bin())
+        .args(["ss", "-tln"])
+        .env(frame::PROTOCOL_ENV, "99")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("protocol \"99\"") && err.lines().count() == 1,
+        "{err}"
+    );
+}
