@@ -89,25 +89,32 @@ pub async fn run(args: Args) -> Result<u8, PluginError> {
         state_tx,
     ));
 
-    let attached = attach_early(
-        &pods,
-        &target.name,
-        &name,
-        &image,
-        &progress,
-        state_rx.clone(),
-        args.timeout,
-        started,
-    )
-    .await;
-    progress.finish();
-    let result = match attached {
-        Ok(Attached::Live(process)) => {
-            let tool = tools::find(&args.tool).expect("checked when parsing");
-            stream::run(process, tool.reads_stdin).await
+    let tool = tools::find(&args.tool).expect("checked when parsing");
+    let result = loop {
+        let attached = attach_early(
+            &pods,
+            &target.name,
+            &name,
+            &image,
+            &progress,
+            state_rx.clone(),
+            args.timeout,
+            started,
+        )
+        .await;
+        progress.finish();
+        match attached {
+            Ok(Attached::Live(process)) => match stream::run(process, tool.reads_stdin).await {
+                Ok(stream::End::Exit(code)) => break Ok(code),
+                // Let in too early: nothing reached the container yet.
+                Ok(stream::End::Empty) => tokio::time::sleep(ATTACH_RETRY).await,
+                Err(e) => break Err(e),
+            },
+            Ok(Attached::AlreadyExited(code)) => {
+                break print_logs(&pods, &target.name, &name, code).await;
+            }
+            Err(e) => break Err(e),
         }
-        Ok(Attached::AlreadyExited(code)) => print_logs(&pods, &target.name, &name, code).await,
-        Err(e) => Err(e),
     };
     watcher.abort();
     result
@@ -283,6 +290,17 @@ pub fn classify(s: &ContainerStatus) -> AgentState {
         return AgentState::Running;
     }
     if let Some(t) = &state.terminated {
+        // The runtime never started the process (exit 128 by convention).
+        if matches!(
+            t.reason.as_deref(),
+            Some("StartError" | "ContainerCannotRun")
+        ) {
+            return AgentState::Failed(format!(
+                "the kubelet could not start the agent ({}): {}",
+                t.reason.as_deref().unwrap_or_default(),
+                t.message.as_deref().unwrap_or("no message")
+            ));
+        }
         return AgentState::Terminated(t.exit_code);
     }
     AgentState::Waiting(String::new())

@@ -7,6 +7,8 @@
 //! `v4.channel.k8s.io` that would close the whole stream and lose the tail
 //! of stdout. End of our input is a frame instead.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kube::api::AttachedProcess;
@@ -34,7 +36,17 @@ enum Event {
     Interrupt,
 }
 
-pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8, PluginError> {
+/// How a stream ended.
+pub enum End {
+    /// The tool finished (or was stopped) with this exit code.
+    Exit(u8),
+    /// The stream closed before anything at all came through: the
+    /// kubelet let us in before the container could take an attach. The
+    /// caller may attach again.
+    Empty,
+}
+
+pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<End, PluginError> {
     let mut agent_stdin = process.stdin().expect("attached with stdin");
     let mut agent_stdout = process.stdout().expect("attached with stdout");
     let mut agent_stderr = process.stderr().expect("attached with stderr");
@@ -53,8 +65,11 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8
     let _ = frames.send(Frame::new(Kind::Start, vec![]).encode());
 
     let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
+    let stdout_bytes = Arc::new(AtomicU64::new(0));
+    let stderr_bytes = Arc::new(AtomicU64::new(0));
 
     let ev = events.clone();
+    let counter = stdout_bytes.clone();
     let stdout_task = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
         let mut buf = vec![0u8; 64 * 1024];
@@ -62,6 +77,7 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8
             match agent_stdout.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
                     // Flush per chunk: `tcpdump -w - | wireshark -k -i -` is live.
                     if out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err() {
                         let _ = ev.send(Event::OutputClosed);
@@ -74,6 +90,7 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8
     });
 
     let ev = events.clone();
+    let counter = stderr_bytes.clone();
     let stderr_task = tokio::spawn(async move {
         let mut err = tokio::io::stderr();
         let mut decoder = Decoder::new();
@@ -84,7 +101,10 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8
                     let _ = ev.send(Event::StderrClosed);
                     return;
                 }
-                Ok(n) => decoder.push(&buf[..n]),
+                Ok(n) => {
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                    decoder.push(&buf[..n]);
+                }
             }
             loop {
                 match decoder.next_frame() {
@@ -164,6 +184,7 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8
 
     let mut exit_code: Option<u8> = None;
     let mut stdout_done = false;
+    let mut stderr_closed = false;
     let mut stopping_since: Option<tokio::time::Instant> = None;
     let mut quiet_success = false;
     let outcome = loop {
@@ -183,7 +204,12 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8
         };
         match event {
             Some(Event::Exit(code)) => exit_code = Some(code),
-            Some(Event::StdoutDone) => stdout_done = true,
+            Some(Event::StdoutDone) => {
+                stdout_done = true;
+                if exit_code.is_none() && stderr_closed {
+                    break Err(lost_connection());
+                }
+            }
             Some(Event::OutputClosed) => {
                 // `| head` read enough: stop the tool, then leave quietly.
                 quiet_success = true;
@@ -196,7 +222,8 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8
                 stop(&frames, &mut stopping_since);
             }
             Some(Event::StderrClosed) => {
-                if exit_code.is_none() {
+                stderr_closed = true;
+                if exit_code.is_none() && stdout_done {
                     break Err(lost_connection());
                 }
             }
@@ -221,9 +248,15 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<u8
     }
     drop(process);
     if quiet_success {
-        return Ok(exit::SUCCESS);
+        return Ok(End::Exit(exit::SUCCESS));
     }
-    outcome
+    let received_anything =
+        stdout_bytes.load(Ordering::Relaxed) > 0 || stderr_bytes.load(Ordering::Relaxed) > 0;
+    match outcome {
+        Err(_) if !received_anything && stopping_since.is_none() => Ok(End::Empty),
+        Ok(code) => Ok(End::Exit(code)),
+        Err(e) => Err(e),
+    }
 }
 
 fn stop(frames: &mpsc::UnboundedSender<Vec<u8>>, since: &mut Option<tokio::time::Instant>) {
