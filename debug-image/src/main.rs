@@ -9,7 +9,11 @@
 
 mod attached;
 mod cli;
+mod dig;
+mod dns;
+mod nc;
 mod nstat;
+mod paping;
 mod procfs;
 mod ss;
 
@@ -35,6 +39,26 @@ const TOOLS: &[Tool] = &[
         name: "nstat",
         about: "protocol counters and drops, like iproute2 nstat",
         main: nstat::main,
+    },
+    Tool {
+        name: "nc",
+        about: "TCP/UDP connect, listen and port scan, like OpenBSD netcat",
+        main: nc::main,
+    },
+    Tool {
+        name: "paping",
+        about: "TCP connect latency and loss over time, like paping",
+        main: paping::main,
+    },
+    Tool {
+        name: "dig",
+        about: "DNS queries, like bind's dig (+short, +tcp, -x, -o json)",
+        main: dig::main,
+    },
+    Tool {
+        name: "resolve",
+        about: "replay the pod's resolver (search, ndots, glibc/musl) for a name",
+        main: dig::resolve_main,
     },
 ];
 

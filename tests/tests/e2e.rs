@@ -3,6 +3,11 @@
 
 mod attached;
 mod container;
+mod dig;
 mod harness;
+mod nc;
 mod nstat;
+mod paping;
+mod plugin;
+mod sandbox;
 mod ss;
