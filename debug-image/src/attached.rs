@@ -39,11 +39,17 @@ enum Event {
     ToolExited(ExitStatus),
 }
 
-/// Called first thing in the child: die when the attached agent dies.
+/// Called first thing in the child: take the signals the agent blocked
+/// for itself (the mask survives exec, and std does not reset it), and die
+/// when the attached agent dies.
 pub fn arm_parent_death_signal() {
     if std::env::var_os(CHILD_ENV).is_none() {
         return;
     }
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGTERM);
+    signals.add(Signal::SIGINT);
+    let _ = signals.thread_unblock();
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     // The parent may have died before the line above: then we were
     // re-parented and must not run on.
@@ -61,8 +67,8 @@ pub fn run(version: &str, tool_args: Vec<OsString>) -> ExitCode {
         );
         return ExitCode::from(exit::FAILURE);
     }
-    // Signals are taken by a thread of ours (blocked everywhere else, and
-    // the child's mask is reset by std on spawn).
+    // Signals are taken by a thread of ours (blocked everywhere else; the
+    // child inherits the mask and unblocks them first thing).
     let mut signals = SigSet::empty();
     signals.add(Signal::SIGTERM);
     signals.add(Signal::SIGINT);
@@ -100,6 +106,7 @@ pub fn run(version: &str, tool_args: Vec<OsString>) -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
+    let _ = send_frames(&Frame::new(Kind::Started, vec![]).encode());
     let stderr_pump = spawn_stderr_pump(&mut child);
     let tool_stdin = child.stdin.take();
     let pid = Pid::from_raw(child.id() as i32);
@@ -187,7 +194,7 @@ fn supervise(inbox: &Receiver<Event>, pid: Pid, mut tool_stdin: Option<ChildStdi
                 }
                 Kind::StdinEof => tool_stdin = None,
                 Kind::Stop => stop(),
-                Kind::Start | Kind::Stderr | Kind::Exit => {}
+                Kind::Start | Kind::Stderr | Kind::Exit | Kind::Started => {}
             },
             Event::StdinClosed | Event::ProtocolError(_) | Event::Signal(_) => stop(),
         }

@@ -90,6 +90,7 @@ pub async fn run(args: Args) -> Result<u8, PluginError> {
     ));
 
     let tool = tools::find(&args.tool).expect("checked when parsing");
+    let mut input = tool.reads_stdin.then(stream::read_stdin);
     let result = loop {
         let attached = attach_early(
             &pods,
@@ -104,10 +105,19 @@ pub async fn run(args: Args) -> Result<u8, PluginError> {
         .await;
         progress.finish();
         match attached {
-            Ok(Attached::Live(process)) => match stream::run(process, tool.reads_stdin).await {
+            Ok(Attached::Live(process)) => match stream::run(process, input.as_mut()).await {
                 Ok(stream::End::Exit(code)) => break Ok(code),
-                // Let in too early: nothing reached the container yet.
-                Ok(stream::End::Empty) => tokio::time::sleep(ATTACH_RETRY).await,
+                // Let in too early: the tool never started, try again.
+                Ok(stream::End::NotStarted) if started.elapsed() < args.timeout => {
+                    tokio::time::sleep(ATTACH_RETRY).await
+                }
+                Ok(stream::End::NotStarted) => {
+                    break Err(PluginError::new(format!(
+                        "the agent did not start within {}s; raise --timeout, or check the node with 'kubectl describe pod {}'",
+                        args.timeout.as_secs(),
+                        target.name
+                    )));
+                }
                 Err(e) => break Err(e),
             },
             Ok(Attached::AlreadyExited(code)) => {

@@ -5,10 +5,10 @@
 //!
 //! The attach stdin is never closed while the tool runs: on
 //! `v4.channel.k8s.io` that would close the whole stream and lose the tail
-//! of stdout. End of our input is a frame instead.
+//! of stdout. End of our input is a frame instead. Our input is sent only
+//! after the agent reports the tool started, so an attach that turns out to
+//! be too early (and is retried) consumes none of it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kube::api::AttachedProcess;
@@ -24,29 +24,64 @@ use crate::error::PluginError;
 const STDOUT_DRAIN: Duration = Duration::from_secs(3);
 /// After a stop frame, how long the agent has to report its exit.
 const STOP_WAIT: Duration = Duration::from_secs(5);
-
-enum Event {
-    Exit(u8),
-    /// The agent's stderr stream ended (the session is over).
-    StderrClosed,
-    ProtocolError(String),
-    /// Our stdout reader went away (`| head`).
-    OutputClosed,
-    StdoutDone,
-    Interrupt,
-}
+/// After the connection ended, how long to let buffered output drain.
+const CLOSED_DRAIN: Duration = Duration::from_millis(500);
 
 /// How a stream ended.
 pub enum End {
     /// The tool finished (or was stopped) with this exit code.
     Exit(u8),
-    /// The stream closed before anything at all came through: the
+    /// The stream closed before the agent said the tool started: the
     /// kubelet let us in before the container could take an attach. The
-    /// caller may attach again.
-    Empty,
+    /// caller may attach again; none of the user's input was consumed.
+    NotStarted,
 }
 
-pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<End, PluginError> {
+/// The user's stdin, read once for the whole session: `Some(bytes)`, then
+/// `None` at its end.
+pub type Input = mpsc::Receiver<Option<Vec<u8>>>;
+
+/// Reads our stdin in the background (only for tools that take input).
+pub fn read_stdin() -> Input {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match stdin.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(None).await;
+                    return;
+                }
+                Ok(n) => {
+                    if tx.send(Some(buf[..n].to_vec())).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+enum Event {
+    Started,
+    Exit(u8),
+    /// The agent's stderr stream ended.
+    StderrClosed,
+    ProtocolError(String),
+    /// Our stdout reader went away (`| head`).
+    OutputClosed,
+    /// The attach connection ended (cleanly or not).
+    ConnectionEnded,
+    StdoutDone,
+    Interrupt,
+}
+
+pub async fn run(
+    mut process: AttachedProcess,
+    mut input: Option<&mut Input>,
+) -> Result<End, PluginError> {
     let mut agent_stdin = process.stdin().expect("attached with stdin");
     let mut agent_stdout = process.stdout().expect("attached with stdout");
     let mut agent_stderr = process.stderr().expect("attached with stderr");
@@ -65,11 +100,8 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<En
     let _ = frames.send(Frame::new(Kind::Start, vec![]).encode());
 
     let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
-    let stdout_bytes = Arc::new(AtomicU64::new(0));
-    let stderr_bytes = Arc::new(AtomicU64::new(0));
 
     let ev = events.clone();
-    let counter = stdout_bytes.clone();
     let stdout_task = tokio::spawn(async move {
         let mut out = tokio::io::stdout();
         let mut buf = vec![0u8; 64 * 1024];
@@ -77,7 +109,6 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<En
             match agent_stdout.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    counter.fetch_add(n as u64, Ordering::Relaxed);
                     // Flush per chunk: `tcpdump -w - | wireshark -k -i -` is live.
                     if out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err() {
                         let _ = ev.send(Event::OutputClosed);
@@ -90,7 +121,6 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<En
     });
 
     let ev = events.clone();
-    let counter = stderr_bytes.clone();
     let stderr_task = tokio::spawn(async move {
         let mut err = tokio::io::stderr();
         let mut decoder = Decoder::new();
@@ -101,55 +131,33 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<En
                     let _ = ev.send(Event::StderrClosed);
                     return;
                 }
-                Ok(n) => {
-                    counter.fetch_add(n as u64, Ordering::Relaxed);
-                    decoder.push(&buf[..n]);
-                }
+                Ok(n) => decoder.push(&buf[..n]),
             }
             loop {
-                match decoder.next_frame() {
-                    Ok(Some(f)) if f.kind == Kind::Stderr => {
-                        let _ = err.write_all(&f.payload).await;
-                        let _ = err.flush().await;
-                    }
-                    Ok(Some(f)) if f.kind == Kind::Exit => {
-                        let _ = ev.send(Event::Exit(
-                            f.payload.first().copied().unwrap_or(exit::FAILURE),
-                        ));
-                    }
-                    Ok(Some(_)) => {}
+                let event = match decoder.next_frame() {
                     Ok(None) => break,
+                    Ok(Some(f)) => match f.kind {
+                        Kind::Stderr => {
+                            let _ = err.write_all(&f.payload).await;
+                            let _ = err.flush().await;
+                            continue;
+                        }
+                        Kind::Started => Event::Started,
+                        Kind::Exit => {
+                            Event::Exit(f.payload.first().copied().unwrap_or(exit::FAILURE))
+                        }
+                        Kind::Start | Kind::Stdin | Kind::StdinEof | Kind::Stop => continue,
+                    },
                     Err(e) => {
                         let _ = ev.send(Event::ProtocolError(e.0));
                         return;
                     }
+                };
+                if ev.send(event).is_err() {
+                    return;
                 }
             }
         }
-    });
-
-    let stdin_task = forward_stdin.then(|| {
-        let frames = frames.clone();
-        tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match stdin.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        let _ = frames.send(Frame::new(Kind::StdinEof, vec![]).encode());
-                        return;
-                    }
-                    Ok(n) => {
-                        if frames
-                            .send(Frame::encode_data(Kind::Stdin, &buf[..n]))
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-        })
     });
 
     let ev = events.clone();
@@ -180,80 +188,102 @@ pub async fn run(mut process: AttachedProcess, forward_stdin: bool) -> Result<En
             }
         }
     });
+    // kube-rs ends its message loop without closing the output pipes when
+    // the connection breaks (no close frame): watch the loop itself.
+    let ev = events.clone();
+    let connection = tokio::spawn(async move {
+        let _ = process.join().await;
+        let _ = ev.send(Event::ConnectionEnded);
+    });
     drop(events);
 
+    let mut started = false;
+    let mut forwarding = false;
     let mut exit_code: Option<u8> = None;
     let mut stdout_done = false;
     let mut stderr_closed = false;
     let mut stopping_since: Option<tokio::time::Instant> = None;
+    let mut closed_at: Option<tokio::time::Instant> = None;
     let mut quiet_success = false;
-    let outcome = loop {
-        let deadline = match (exit_code, stopping_since) {
-            (Some(_), _) => Some(tokio::time::Instant::now() + STDOUT_DRAIN),
-            (None, Some(since)) => Some(since + STOP_WAIT),
-            (None, None) => None,
-        };
+    let outcome: Result<u8, PluginError> = loop {
         if exit_code.is_some() && stdout_done {
             break Ok(exit_code.unwrap_or(exit::FAILURE));
         }
-        let event = match deadline {
-            Some(d) => tokio::time::timeout_at(d, inbox.recv())
-                .await
-                .unwrap_or_default(),
-            None => inbox.recv().await,
+        if stdout_done && stderr_closed {
+            break Err(lost_connection());
+        }
+        let deadline = match (exit_code, stopping_since, closed_at) {
+            (_, _, Some(closed)) => Some(closed + CLOSED_DRAIN),
+            (Some(_), _, None) => Some(tokio::time::Instant::now() + STDOUT_DRAIN),
+            (None, Some(since), None) => Some(since + STOP_WAIT),
+            (None, None, None) => None,
         };
-        match event {
-            Some(Event::Exit(code)) => exit_code = Some(code),
-            Some(Event::StdoutDone) => {
-                stdout_done = true;
-                if exit_code.is_none() && stderr_closed {
-                    break Err(lost_connection());
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let next_input = async {
+            match input.as_deref_mut() {
+                Some(rx) if forwarding => rx.recv().await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = inbox.recv() => match event {
+                Some(Event::Started) => {
+                    started = true;
+                    forwarding = input.is_some();
                 }
-            }
-            Some(Event::OutputClosed) => {
-                // `| head` read enough: stop the tool, then leave quietly.
-                quiet_success = true;
-                stop(&frames, &mut stopping_since);
-            }
-            Some(Event::Interrupt) => {
-                if stopping_since.is_some() {
-                    break Ok(exit::INTERRUPTED);
+                Some(Event::Exit(code)) => exit_code = Some(code),
+                Some(Event::StdoutDone) => stdout_done = true,
+                Some(Event::StderrClosed) => stderr_closed = true,
+                Some(Event::ConnectionEnded) => closed_at = Some(tokio::time::Instant::now()),
+                Some(Event::OutputClosed) => {
+                    // `| head` read enough: stop the tool, then leave quietly.
+                    quiet_success = true;
+                    stop(&frames, &mut stopping_since);
                 }
-                stop(&frames, &mut stopping_since);
-            }
-            Some(Event::StderrClosed) => {
-                stderr_closed = true;
-                if exit_code.is_none() && stdout_done {
-                    break Err(lost_connection());
+                Some(Event::Interrupt) => {
+                    if stopping_since.is_some() {
+                        break Ok(exit::INTERRUPTED);
+                    }
+                    stop(&frames, &mut stopping_since);
                 }
-            }
-            Some(Event::ProtocolError(e)) => {
-                break Err(PluginError::new(format!(
-                    "the agent in the pod does not speak this plugin's protocol ({e}); use the image of the same release (--image)"
-                )));
-            }
-            // Deadline passed, or every sender is gone.
-            None => match (exit_code, stopping_since) {
+                Some(Event::ProtocolError(e)) => {
+                    break Err(PluginError::new(format!(
+                        "the agent in the pod does not speak this plugin's protocol ({e}); use the image of the same release (--image)"
+                    )));
+                }
+                None => break exit_code.ok_or_else(lost_connection),
+            },
+            chunk = next_input => match chunk {
+                Some(Some(bytes)) => {
+                    let _ = frames.send(Frame::encode_data(Kind::Stdin, &bytes));
+                }
+                // End of our input, or the reader is gone: half-close.
+                Some(None) | None => {
+                    let _ = frames.send(Frame::new(Kind::StdinEof, vec![]).encode());
+                    forwarding = false;
+                }
+            },
+            _ = sleep => match (exit_code, stopping_since) {
                 (Some(code), _) => break Ok(code),
+                (None, _) if closed_at.is_some() => break Err(lost_connection()),
                 (None, Some(_)) => break Ok(exit::INTERRUPTED),
-                (None, None) => break Err(lost_connection()),
+                (None, None) => unreachable!("no deadline without exit, stop or close"),
             },
         }
     };
-    for task in [&stdout_task, &stderr_task, &writer, &signals] {
+    for task in [&stdout_task, &stderr_task, &writer, &signals, &connection] {
         task.abort();
     }
-    if let Some(t) = stdin_task {
-        t.abort();
-    }
-    drop(process);
     if quiet_success {
         return Ok(End::Exit(exit::SUCCESS));
     }
-    let received_anything =
-        stdout_bytes.load(Ordering::Relaxed) > 0 || stderr_bytes.load(Ordering::Relaxed) > 0;
     match outcome {
-        Err(_) if !received_anything && stopping_since.is_none() => Ok(End::Empty),
+        Err(_) if !started && stopping_since.is_none() => Ok(End::NotStarted),
         Ok(code) => Ok(End::Exit(code)),
         Err(e) => Err(e),
     }

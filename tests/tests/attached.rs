@@ -25,11 +25,21 @@ fn spawn_attached(ns: &Netns, args: &[&str], start_timeout: &str) -> Child {
         .expect("spawning the agent")
 }
 
-/// Splits the framed stderr into (text, exit code).
+/// Splits the framed stderr into (text, exit code), checking that the
+/// agent announced the tool's start before anything else.
 fn decode_stderr(bytes: &[u8]) -> (String, Option<u8>) {
     let mut d = Decoder::new();
     d.push(bytes);
     let (mut text, mut code) = (Vec::new(), None);
+    let first = d
+        .next_frame()
+        .expect("well-formed frames")
+        .expect("at least one frame");
+    assert_eq!(
+        first.kind,
+        Kind::Started,
+        "the first frame says the tool started"
+    );
     while let Some(f) = d.next_frame().expect("well-formed frames") {
         match f.kind {
             Kind::Stderr => text.extend(f.payload),
@@ -74,13 +84,13 @@ fn tool_errors_arrive_framed_with_their_exit_code() {
     }
     let ns = Netns::new("att-err");
     let mut agent = spawn_attached(&ns, &["ss", "state", "sleepy"], "30");
-    agent
-        .stdin
-        .as_mut()
-        .unwrap()
+    // Our end stays open, as the plugin's does while the tool runs.
+    let mut stdin = agent.stdin.take().unwrap();
+    stdin
         .write_all(&Frame::new(Kind::Start, vec![]).encode())
         .unwrap();
     let out = agent.wait_with_output().unwrap();
+    drop(stdin);
     let (text, code) = decode_stderr(&out.stderr);
     assert!(
         text.starts_with("ss: wrong state name \"sleepy\""),

@@ -14,9 +14,11 @@
 //!   the tool (Ctrl-C, closed pipe). The stream itself closing means the
 //!   plugin is gone: the agent stops the tool too.
 //! - **stdout** stays the tool's raw bytes, so a pcap passes untouched.
-//! - **stderr** (agent → plugin) carries frames only: [`Kind::Stderr`] data,
-//!   then one [`Kind::Exit`] with the tool's exit code, after which the
-//!   agent's stdout is complete.
+//! - **stderr** (agent → plugin) carries frames only: [`Kind::Started`] once
+//!   the tool runs (only then does the plugin send the user's input, so a
+//!   retried attach cannot lose any), [`Kind::Stderr`] data, then one
+//!   [`Kind::Exit`] with the tool's exit code, after which the agent's stdout
+//!   is complete.
 //!
 //! A frame is a kind byte, a big-endian u32 payload length, and the payload.
 //! The agent is in this mode only when its environment has
@@ -52,6 +54,8 @@ pub enum Kind {
     Stderr = 0x11,
     /// agent → plugin: the tool exited; payload is one byte, its code.
     Exit = 0x12,
+    /// agent → plugin: the tool is running; input may follow.
+    Started = 0x13,
 }
 
 impl Kind {
@@ -63,6 +67,7 @@ impl Kind {
             0x04 => Kind::Stop,
             0x11 => Kind::Stderr,
             0x12 => Kind::Exit,
+            0x13 => Kind::Started,
             _ => return None,
         })
     }
