@@ -1,10 +1,10 @@
 //! The agent when `kubectl-netdiag` runs it: the protocol of
 //! [`netdiag_wire::frame`] around an unchanged tool.
 //!
-//! The tool runs as a child process (this same binary) so that its stdout
-//! goes straight to the attach stream, byte for byte, while this process
+//! The tool runs as a child process (this same binary); this process
+//! copies its stdout to the attach stream byte for byte (counting it),
 //! frames its stderr, feeds its stdin from stdin frames, and reports its
-//! exit code in-band. Nothing runs before the plugin's start signal; no
+//! exit code and stdout byte count in-band. Nothing runs before the plugin's start signal; no
 //! signal within the deadline, a stop frame, the attach stream closing, or
 //! SIGTERM/SIGINT from the kubelet all end the tool: SIGINT first (tools
 //! print their summaries), SIGKILL after a grace period. The child also
@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netdiag_wire::exit;
-use netdiag_wire::frame::{self, Decoder, Frame, Kind};
+use netdiag_wire::frame::{self, Decoder, ExitReport, Frame, Kind};
 use nix::sys::signal::{self, SigSet, Signal};
 use nix::unistd::Pid;
 
@@ -94,7 +94,7 @@ pub fn run(version: &str, tool_args: Vec<OsString>) -> ExitCode {
         .env_remove(frame::PROTOCOL_ENV)
         .env(CHILD_ENV, "1")
         .stdin(Stdio::piped())
-        .stdout(Stdio::inherit())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
     let mut child = match spawned {
@@ -102,23 +102,29 @@ pub fn run(version: &str, tool_args: Vec<OsString>) -> ExitCode {
         Err(e) => {
             let text = format!("netdiag-agent: cannot start the tool: {e}\n");
             let _ = send_frames(&Frame::encode_data(Kind::Stderr, text.as_bytes()));
-            let _ = send_frames(&Frame::new(Kind::Exit, vec![exit::FAILURE]).encode());
+            let report = ExitReport {
+                code: exit::FAILURE,
+                stdout_bytes: Some(0),
+            };
+            let _ = send_frames(&report.encode().encode());
             return ExitCode::from(exit::FAILURE);
         }
     };
     let _ = send_frames(&Frame::new(Kind::Started, vec![]).encode());
+    let stdout_pump = spawn_stdout_pump(&mut child);
     let stderr_pump = spawn_stderr_pump(&mut child);
     let tool_stdin = child.stdin.take();
     let pid = Pid::from_raw(child.id() as i32);
     spawn_waiter(child, events);
 
     let status = supervise(&inbox, pid, tool_stdin);
+    let stdout_bytes = stdout_pump.and_then(|p| p.join().ok());
     if let Some(pump) = stderr_pump {
         let _ = pump.join();
     }
     let code = exit_code(status);
-    let _ = io::stdout().flush();
-    let _ = send_frames(&Frame::new(Kind::Exit, vec![code]).encode());
+    let report = ExitReport { code, stdout_bytes };
+    let _ = send_frames(&report.encode().encode());
     ExitCode::from(code)
 }
 
@@ -240,6 +246,29 @@ fn spawn_signal_listener(signals: SigSet, events: Sender<Event>) {
             }
         }
     });
+}
+
+/// Copies the tool's stdout to ours unchanged, counting the bytes so the
+/// exit report can tell the plugin when it has everything.
+fn spawn_stdout_pump(child: &mut Child) -> Option<thread::JoinHandle<u64>> {
+    let mut tool_stdout = child.stdout.take()?;
+    Some(thread::spawn(move || {
+        let mut out = io::stdout().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            match tool_stdout.read(&mut buf) {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => {
+                    // Nobody reads us any more: keep draining the tool so
+                    // it is not blocked, but stop counting what is lost.
+                    if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_ok() {
+                        total += n as u64;
+                    }
+                }
+            }
+        }
+    }))
 }
 
 fn spawn_stderr_pump(child: &mut Child) -> Option<thread::JoinHandle<()>> {

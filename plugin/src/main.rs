@@ -57,6 +57,7 @@ fn main() -> ExitCode {
             }
         },
     };
+    progress::trace("exit");
     // Leave at once: background tasks (a blocked stdin read) must not
     // hold the process open.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));

@@ -37,3 +37,19 @@ impl Progress {
         }
     }
 }
+
+/// `NETDIAG_TRACE=1`: one stderr line per phase with the time since start,
+/// for benchmarks and for users asking where the seconds went.
+pub fn trace(phase: &str) {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    if *ENABLED.get_or_init(|| std::env::var_os("NETDIAG_TRACE").is_some()) {
+        eprintln!(
+            "netdiag-trace: {phase} {:.1} ms",
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+}

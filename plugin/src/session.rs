@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::args::Args;
 use crate::error::{PluginError, api_code, api_message};
 use crate::inject::{self, Injection};
-use crate::progress::Progress;
+use crate::progress::{Progress, trace};
 use crate::stream;
 use crate::{cluster, preflight, target, tools};
 
@@ -31,9 +31,10 @@ pub const DEFAULT_IMAGE: &str = match option_env!("NETDIAG_DEFAULT_IMAGE") {
 };
 
 /// How often to retry attach while the container is being created.
-const ATTACH_RETRY: Duration = Duration::from_millis(100);
+const ATTACH_RETRY: Duration = Duration::from_millis(50);
 
 pub async fn run(args: Args) -> Result<u8, PluginError> {
+    trace("start");
     let cluster = cluster::connect(
         args.kubeconfig.as_deref(),
         args.context.as_deref(),
@@ -48,7 +49,9 @@ pub async fn run(args: Args) -> Result<u8, PluginError> {
 
     let target =
         target::resolve(&client, &namespace, &args.target, args.container.as_deref()).await?;
+    trace("target resolved");
     preflight::check(&client, &namespace).await?;
+    trace("permissions checked");
 
     let profile = args
         .profile
@@ -73,6 +76,7 @@ pub async fn run(args: Args) -> Result<u8, PluginError> {
     let progress = Progress::new();
     progress.phase(&format!("adding {name} to pod {}", target.name));
     let patched = inject::inject(&pods, &target, &spec, profile, &args.tool).await?;
+    trace("patched");
     progress.phase("patched; waiting for the kubelet to start the agent");
 
     let started = Instant::now();
@@ -105,21 +109,26 @@ pub async fn run(args: Args) -> Result<u8, PluginError> {
         .await;
         progress.finish();
         match attached {
-            Ok(Attached::Live(process)) => match stream::run(process, input.as_mut()).await {
-                Ok(stream::End::Exit(code)) => break Ok(code),
-                // Let in too early: the tool never started, try again.
-                Ok(stream::End::NotStarted) if started.elapsed() < args.timeout => {
-                    tokio::time::sleep(ATTACH_RETRY).await
+            Ok(Attached::Live(process)) => {
+                trace("attached");
+                let start_by = tokio::time::Instant::from_std(started + args.timeout);
+                let ended = stream::run(process, input.as_mut(), start_by).await;
+                match ended {
+                    Ok(stream::End::Exit(code)) => break Ok(code),
+                    // Let in too early: the tool never started, try again.
+                    Ok(stream::End::NotStarted) if started.elapsed() < args.timeout => {
+                        tokio::time::sleep(ATTACH_RETRY).await
+                    }
+                    Ok(stream::End::NotStarted) => {
+                        break Err(PluginError::new(format!(
+                            "the agent did not start within {}s; raise --timeout, or check the node with 'kubectl describe pod {}'",
+                            args.timeout.as_secs(),
+                            target.name
+                        )));
+                    }
+                    Err(e) => break Err(e),
                 }
-                Ok(stream::End::NotStarted) => {
-                    break Err(PluginError::new(format!(
-                        "the agent did not start within {}s; raise --timeout, or check the node with 'kubectl describe pod {}'",
-                        args.timeout.as_secs(),
-                        target.name
-                    )));
-                }
-                Err(e) => break Err(e),
-            },
+            }
             Ok(Attached::AlreadyExited(code)) => {
                 break print_logs(&pods, &target.name, &name, code).await;
             }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use kube::api::AttachedProcess;
 use netdiag_wire::exit;
-use netdiag_wire::frame::{Decoder, Frame, Kind};
+use netdiag_wire::frame::{Decoder, ExitReport, Frame, Kind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -24,7 +24,10 @@ use crate::error::PluginError;
 const STDOUT_DRAIN: Duration = Duration::from_secs(3);
 /// After a stop frame, how long the agent has to report its exit.
 const STOP_WAIT: Duration = Duration::from_secs(5);
-/// After the connection ended, how long to let buffered output drain.
+/// After the connection ended, output already received may still be on
+/// its way to our stdout: finish once it has been quiet this long...
+const CLOSED_QUIET: Duration = Duration::from_millis(30);
+/// ...or at the latest this long after the end.
 const CLOSED_DRAIN: Duration = Duration::from_millis(500);
 
 /// How a stream ended.
@@ -66,21 +69,26 @@ pub fn read_stdin() -> Input {
 
 enum Event {
     Started,
-    Exit(u8),
+    Exit(ExitReport),
     /// The agent's stderr stream ended.
     StderrClosed,
     ProtocolError(String),
     /// Our stdout reader went away (`| head`).
     OutputClosed,
+    /// This many bytes of the tool's output were copied to our stdout.
+    Output(u64),
     /// The attach connection ended (cleanly or not).
     ConnectionEnded,
     StdoutDone,
     Interrupt,
 }
 
+/// `start_by`: when the agent has not said the tool started by then, the
+/// stream is given up as [`End::NotStarted`] (the start-up timeout).
 pub async fn run(
     mut process: AttachedProcess,
     mut input: Option<&mut Input>,
+    start_by: tokio::time::Instant,
 ) -> Result<End, PluginError> {
     let mut agent_stdin = process.stdin().expect("attached with stdin");
     let mut agent_stdout = process.stdout().expect("attached with stdout");
@@ -101,28 +109,50 @@ pub async fn run(
 
     let (events, mut inbox) = mpsc::unbounded_channel::<Event>();
 
+    // Our stdout is written by a thread with std's blocking writes: when a
+    // write returns, the bytes are in the pipe or file, so nothing is lost
+    // when we exit right after the last one (tokio's stdout hands writes
+    // to a background thread and can drop the tail at exit).
+    let (chunks, mut to_stdout) = mpsc::channel::<Option<Vec<u8>>>(8);
     let ev = events.clone();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let mut first = true;
+        while let Some(chunk) = to_stdout.blocking_recv() {
+            let Some(bytes) = chunk else {
+                let _ = ev.send(Event::StdoutDone);
+                return;
+            };
+            if first {
+                crate::progress::trace("first output byte");
+                first = false;
+            }
+            // Flush per chunk: `tcpdump -w - | wireshark -k -i -` is live.
+            if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
+                let _ = ev.send(Event::OutputClosed);
+                return;
+            }
+            let _ = ev.send(Event::Output(bytes.len() as u64));
+        }
+    });
     let stdout_task = tokio::spawn(async move {
-        let mut out = tokio::io::stdout();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             match agent_stdout.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    // Flush per chunk: `tcpdump -w - | wireshark -k -i -` is live.
-                    if out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err() {
-                        let _ = ev.send(Event::OutputClosed);
+                    if chunks.send(Some(buf[..n].to_vec())).await.is_err() {
                         return;
                     }
                 }
             }
         }
-        let _ = ev.send(Event::StdoutDone);
+        let _ = chunks.send(None).await;
     });
 
     let ev = events.clone();
     let stderr_task = tokio::spawn(async move {
-        let mut err = tokio::io::stderr();
         let mut decoder = Decoder::new();
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -138,13 +168,18 @@ pub async fn run(
                     Ok(None) => break,
                     Ok(Some(f)) => match f.kind {
                         Kind::Stderr => {
-                            let _ = err.write_all(&f.payload).await;
-                            let _ = err.flush().await;
+                            // Small and rare: a blocking write is fine here.
+                            use std::io::Write;
+                            let mut err = std::io::stderr().lock();
+                            let _ = err.write_all(&f.payload).and_then(|()| err.flush());
                             continue;
                         }
                         Kind::Started => Event::Started,
                         Kind::Exit => {
-                            Event::Exit(f.payload.first().copied().unwrap_or(exit::FAILURE))
+                            Event::Exit(ExitReport::decode(&f.payload).unwrap_or(ExitReport {
+                                code: exit::FAILURE,
+                                stdout_bytes: None,
+                            }))
                         }
                         Kind::Start | Kind::Stdin | Kind::StdinEof | Kind::Stop => continue,
                     },
@@ -204,16 +239,28 @@ pub async fn run(
     let mut stderr_closed = false;
     let mut stopping_since: Option<tokio::time::Instant> = None;
     let mut closed_at: Option<tokio::time::Instant> = None;
+    let mut last_output = tokio::time::Instant::now();
+    let mut written = 0u64;
+    let mut expected: Option<u64> = None;
     let mut quiet_success = false;
     let outcome: Result<u8, PluginError> = loop {
-        if exit_code.is_some() && stdout_done {
-            break Ok(exit_code.unwrap_or(exit::FAILURE));
+        // Done: the tool exited and all it wrote has reached our stdout.
+        if let Some(code) = exit_code
+            && (stdout_done || expected.is_some_and(|n| written >= n))
+        {
+            break Ok(code);
         }
         if stdout_done && stderr_closed {
             break Err(lost_connection());
         }
+        if closed_at.is_some() && !started {
+            break Err(lost_connection());
+        }
         let deadline = match (exit_code, stopping_since, closed_at) {
-            (_, _, Some(closed)) => Some(closed + CLOSED_DRAIN),
+            (None, None, None) if !started => Some(start_by),
+            (_, _, Some(closed)) => {
+                Some((last_output.max(closed) + CLOSED_QUIET).min(closed + CLOSED_DRAIN))
+            }
             (Some(_), _, None) => Some(tokio::time::Instant::now() + STDOUT_DRAIN),
             (None, Some(since), None) => Some(since + STOP_WAIT),
             (None, None, None) => None,
@@ -233,13 +280,28 @@ pub async fn run(
         tokio::select! {
             event = inbox.recv() => match event {
                 Some(Event::Started) => {
+                    crate::progress::trace("tool started");
                     started = true;
                     forwarding = input.is_some();
                 }
-                Some(Event::Exit(code)) => exit_code = Some(code),
-                Some(Event::StdoutDone) => stdout_done = true,
+                Some(Event::Exit(report)) => {
+                    crate::progress::trace("exit frame");
+                    exit_code = Some(report.code);
+                    expected = report.stdout_bytes;
+                }
+                Some(Event::Output(n)) => {
+                    written += n;
+                    last_output = tokio::time::Instant::now();
+                }
+                Some(Event::StdoutDone) => {
+                    crate::progress::trace("stdout done");
+                    stdout_done = true
+                }
                 Some(Event::StderrClosed) => stderr_closed = true,
-                Some(Event::ConnectionEnded) => closed_at = Some(tokio::time::Instant::now()),
+                Some(Event::ConnectionEnded) => {
+                    crate::progress::trace("connection ended");
+                    closed_at = Some(tokio::time::Instant::now())
+                }
                 Some(Event::OutputClosed) => {
                     // `| head` read enough: stop the tool, then leave quietly.
                     quiet_success = true;
@@ -272,7 +334,8 @@ pub async fn run(
                 (Some(code), _) => break Ok(code),
                 (None, _) if closed_at.is_some() => break Err(lost_connection()),
                 (None, Some(_)) => break Ok(exit::INTERRUPTED),
-                (None, None) => unreachable!("no deadline without exit, stop or close"),
+                // Not started by the start-up deadline.
+                (None, None) => break Err(lost_connection()),
             },
         }
     };

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use netdiag_tests::agent::agent_bin;
 use netdiag_tests::netns::Netns;
 use netdiag_tests::require_root;
-use netdiag_wire::frame::{self, Decoder, Frame, Kind};
+use netdiag_wire::frame::{self, Decoder, ExitReport, Frame, Kind};
 
 fn spawn_attached(ns: &Netns, args: &[&str], start_timeout: &str) -> Child {
     let bin = agent_bin();
@@ -43,7 +43,11 @@ fn decode_stderr(bytes: &[u8]) -> (String, Option<u8>) {
     while let Some(f) = d.next_frame().expect("well-formed frames") {
         match f.kind {
             Kind::Stderr => text.extend(f.payload),
-            Kind::Exit => code = f.payload.first().copied(),
+            Kind::Exit => {
+                let report = ExitReport::decode(&f.payload).expect("an exit report");
+                assert!(report.stdout_bytes.is_some(), "the agent counts its stdout");
+                code = Some(report.code);
+            }
             other => panic!("unexpected frame {other:?} from the agent"),
         }
     }

@@ -52,7 +52,9 @@ pub enum Kind {
     Stop = 0x04,
     /// agent → plugin: bytes the tool wrote to stderr.
     Stderr = 0x11,
-    /// agent → plugin: the tool exited; payload is one byte, its code.
+    /// agent → plugin: the tool exited; payload is its code (one byte)
+    /// then the number of bytes it wrote to stdout (u64, big-endian), so
+    /// the plugin knows when all of stdout has arrived.
     Exit = 0x12,
     /// agent → plugin: the tool is running; input may follow.
     Started = 0x13,
@@ -77,6 +79,33 @@ impl Kind {
 pub struct Frame {
     pub kind: Kind,
     pub payload: Vec<u8>,
+}
+
+/// What an [`Kind::Exit`] frame says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExitReport {
+    pub code: u8,
+    pub stdout_bytes: Option<u64>,
+}
+
+impl ExitReport {
+    pub fn encode(&self) -> Frame {
+        let mut payload = vec![self.code];
+        if let Some(n) = self.stdout_bytes {
+            payload.extend_from_slice(&n.to_be_bytes());
+        }
+        Frame::new(Kind::Exit, payload)
+    }
+
+    pub fn decode(payload: &[u8]) -> Option<ExitReport> {
+        let code = *payload.first()?;
+        let stdout_bytes = payload.get(1..9).map(|b| {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(b);
+            u64::from_be_bytes(n)
+        });
+        Some(ExitReport { code, stdout_bytes })
+    }
 }
 
 impl Frame {
@@ -192,6 +221,23 @@ mod tests {
             assert_eq!(got[3], Frame::new(Kind::Exit, vec![3]));
             assert_eq!(d.pending(), 0);
         }
+    }
+
+    #[test]
+    fn exit_reports_round_trip() {
+        for r in [
+            ExitReport {
+                code: 3,
+                stdout_bytes: Some(1 << 40),
+            },
+            ExitReport {
+                code: 0,
+                stdout_bytes: None,
+            },
+        ] {
+            assert_eq!(ExitReport::decode(&r.encode().payload), Some(r));
+        }
+        assert_eq!(ExitReport::decode(&[]), None);
     }
 
     #[test]
