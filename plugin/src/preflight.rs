@@ -13,11 +13,14 @@ use kube::api::{Api, PostParams};
 
 use crate::error::{PluginError, api_message};
 
-/// (verb, resource, subresource) the session uses.
-const NEEDED: [(&str, &str, &str); 4] = [
+/// (verb, resource, subresource) the session uses. Attach over WebSocket
+/// is a GET: servers 1.30–1.34 authorize it as `get pods/attach`, 1.35+
+/// check `create` as well, so both are needed.
+const NEEDED: [(&str, &str, &str); 5] = [
     ("get", "pods", ""),
     ("patch", "pods", "ephemeralcontainers"),
     ("create", "pods", "attach"),
+    ("get", "pods", "attach"),
     ("get", "pods", "log"),
 ];
 
