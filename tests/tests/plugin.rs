@@ -472,3 +472,37 @@ pods:
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains(":8080"));
 }
+
+#[test]
+fn dig_asks_a_dns_server_pod() {
+    if !require_root("dig_asks_a_dns_server_pod") {
+        return;
+    }
+    let pods = r#"
+pods:
+  - name: web
+    containers: [{name: app, image: x, command: [busybox, nc, -ll, -p, "8080", -e, /bin/cat]}]
+  - name: dns
+    containers:
+      - name: dnsmasq
+        image: x
+        command: [dnsmasq, --no-daemon, --conf-file=/dev/null, --no-resolv, --no-hosts,
+                  --port=53, --user=root, "--host-record=api.netdiag.test,203.0.113.7"]
+"#;
+    let sandbox = Sandbox::start(pods);
+    let dns = sandbox.pod_ip("dns");
+    let server = format!("@{dns}");
+    let out = kubectl_netdiag(
+        &sandbox,
+        &["web", "dig", &server, "api.netdiag.test", "+short"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "203.0.113.7\n");
+    // An unknown name: dnsmasq refuses it (no upstream), dig says so.
+    let out = kubectl_netdiag(&sandbox, &["web", "dig", &server, "nope.netdiag.test"]);
+    assert!(
+        text(&out.stdout).contains("status: REFUSED"),
+        "{}",
+        text(&out.stdout)
+    );
+}
