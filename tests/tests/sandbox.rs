@@ -330,7 +330,16 @@ fn kubectl_fidelity(options: &SandboxOptions) {
         "-tln",
     ]);
     process::assert_success("kubectl debug ... ss -tln", &out);
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Bare kubectl debug attaches only once the status says Running: a
+    // command as quick as ss may have printed everything by then (the race
+    // the plugin's start frame closes), so its output is read from the
+    // logs when the attach saw none.
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !text.contains(":8080") {
+        wait_terminated(&sandbox, "web", "ss");
+        let logs = sandbox.kubectl_output(&["logs", "web", "-c", "ss"]);
+        text = String::from_utf8_lossy(&logs.stdout).into_owned();
+    }
     assert!(
         text.contains("0.0.0.0:8080") || text.contains("*:8080"),
         "ss output: {text}"
