@@ -16,6 +16,7 @@ mod nstat;
 mod paping;
 mod procfs;
 mod ss;
+mod tcpdump;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -59,6 +60,11 @@ const TOOLS: &[Tool] = &[
         name: "resolve",
         about: "replay the pod's resolver (search, ndots, glibc/musl) for a name",
         main: dig::resolve_main,
+    },
+    Tool {
+        name: "tcpdump",
+        about: "packet capture with kernel filters, like tcpdump -nn",
+        main: tcpdump::main,
     },
 ];
 

@@ -11,3 +11,4 @@ mod paping;
 mod plugin;
 mod sandbox;
 mod ss;
+mod tcpdump;
