@@ -506,3 +506,77 @@ pods:
         text(&out.stdout)
     );
 }
+
+/// `kubectl netdiag db tcpdump -w -` streams pcap through attach: tshark
+/// reads what came out, while the capture's closing lines reach stderr. The
+/// traffic is web → db, made by the plugin too.
+#[test]
+fn tcpdump_streams_pcap_that_tshark_reads() {
+    if !require_root("tcpdump_streams_pcap_that_tshark_reads") {
+        return;
+    }
+    let sandbox = Sandbox::start(PODS);
+    let db = sandbox.pod_ip("db");
+    let mut cmd = netdiag_command(
+        &sandbox,
+        &[
+            "db", "tcpdump", "-i", "any", "-c", "6", "-w", "-", "tcp", "port", "5432",
+        ],
+    );
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut capture =
+        process::ChildGuard::adopt("kubectl netdiag db tcpdump", cmd.spawn().unwrap());
+    let mut stdout = capture.child_mut().stdout.take().unwrap();
+    let pcap = std::thread::spawn(move || {
+        let mut pcap = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut pcap).unwrap();
+        pcap
+    });
+    // tcpdump says "listening on any" once its filter is attached.
+    let mut stderr = std::io::BufReader::new(capture.child_mut().stderr.take().unwrap());
+    let mut listening = String::new();
+    while !listening.contains("listening on any") {
+        listening.clear();
+        let n = std::io::BufRead::read_line(&mut stderr, &mut listening).unwrap();
+        assert!(n > 0, "the capture ended before it listened");
+    }
+    // Each nc -z is a handshake and a close (5 or more packets): two at
+    // most make the 6 the capture waits for.
+    let mut status = None;
+    for _ in 0..5 {
+        let out = kubectl_netdiag(&sandbox, &["web", "nc", "-z", &db, "5432"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        status = capture.wait_timeout(Duration::from_secs(2));
+        if status.is_some() {
+            break;
+        }
+    }
+    let status = status.expect("the capture of 6 packets did not end");
+    let mut closing = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut closing).unwrap();
+    assert_eq!(status.code(), Some(0), "{closing}");
+    assert!(closing.contains("6 packets captured"), "{closing}");
+
+    let dir = netdiag_tests::TempDir::new("pcap");
+    let file = dir.path().join("capture.pcap");
+    std::fs::write(&file, pcap.join().unwrap()).unwrap();
+    let out = Command::new("tshark")
+        .args(["-r", file.to_str().unwrap(), "-T", "fields"])
+        .args(["-e", "frame.protocols", "-e", "ip.src", "-e", "ip.dst"])
+        .args(["-e", "tcp.srcport", "-e", "tcp.dstport"])
+        .output()
+        .expect("running tshark");
+    assert!(out.status.success(), "tshark: {}", text(&out.stderr));
+    let rows = text(&out.stdout);
+    let rows: Vec<&str> = rows.lines().collect();
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    for row in rows {
+        let fields: Vec<&str> = row.split('\t').collect();
+        // LINUX_SLL (cooked, -i any), then IPv4 and TCP.
+        assert_eq!(fields[0], "sll:ethertype:ip:tcp", "{row}");
+        assert!(fields[1..3].contains(&db.as_str()), "{row}");
+        assert!(fields[3..5].contains(&"5432"), "{row}");
+    }
+}
