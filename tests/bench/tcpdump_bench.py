@@ -7,8 +7,9 @@ in count and time; the matching port plus 10% of traffic the filter must
 reject); each tool captures on the other end with the same filter and
 buffer, writing to /dev/null, alternating tools at every rate. Per run:
 packets sent, captured, dropped by the kernel (PACKET_STATISTICS), and
-the capture process's CPU time. Reported: the highest rate each tool
-captured with zero drops, CPU per captured packet, and the ratios.
+the capture process's CPU time and peak RSS. Reported: the highest rate
+each tool captured with zero drops, CPU per captured packet, peak RSS,
+and the ratios.
 Needs root (namespaces); all traffic stays on the veth between them.
 
     sudo python3 tests/bench/tcpdump_bench.py [--agent PATH] [--seconds S] [--buffer KIB]
@@ -90,6 +91,10 @@ def run(ns_a, ns_b, veth, tool_cmd, rate, count, senders):
     sent = sum(int(f[0]) for f in figures)
     secs = max(float(f[1]) for f in figures)
     time.sleep(0.5)
+    # The tool's own peak RSS: VmHWM belongs to the address space, which
+    # exec replaced (wait4's ru_maxrss would include `ip netns exec`).
+    with open(f"/proc/{cap.pid}/status") as status_file:
+        hwm_kib = next(int(l.split()[1]) for l in status_file if l.startswith("VmHWM:"))
     cap.send_signal(signal.SIGINT)
     _, status, usage = os.wait4(cap.pid, 0)
     cap.returncode = os.waitstatus_to_exitcode(status)
@@ -103,6 +108,7 @@ def run(ns_a, ns_b, veth, tool_cmd, rate, count, senders):
         "received": received,
         "dropped": dropped,
         "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_mib": hwm_kib / 1024,
         # No drop: every matching packet passed the filter into the ring and
         # none was dropped for lack of room. (tcpdump, stopped by a signal
         # without --immediate-mode, leaves the last partly filled block
@@ -148,7 +154,7 @@ def main():
         results = {name: [] for name in tools}
         print(f"filter {FILTER!r}, buffer {args.buffer} KiB, {args.seconds:g} s per run\n")
         print(f"{'offered':>10} {'tool':>8} {'sent/s':>9} {'received':>9} {'captured':>9}"
-              f" {'dropped':>8} {'cpu s':>7} {'cpu us/pkt':>10}")
+              f" {'dropped':>8} {'cpu s':>7} {'cpu us/pkt':>10} {'rss MiB':>8}")
         for rate in RATES:
             count = int(min(MAX_PACKETS, (rate or 200_000) * args.seconds))
             count -= count % 200
@@ -158,6 +164,7 @@ def main():
                 per = r["cpu"] / max(r["captured"], 1) * 1e6
                 print(f"{rate or 'max':>10} {name:>8} {r['pps']:>9.0f} {r['received']:>9}"
                       f" {r['captured']:>9} {r['dropped']:>8} {r['cpu']:>7.2f} {per:>10.2f}"
+                      f" {r['rss_mib']:>8.1f}"
                       f"{'' if r['ok'] else '  (drops)'}")
 
         def best(name):
@@ -175,6 +182,10 @@ def main():
         tc, ac = cpu_per_packet("tcpdump"), cpu_per_packet("agent")
         print(f"CPU per captured packet (all runs): tcpdump {tc:.2f} us, agent {ac:.2f} us,"
               f" ratio tcpdump/agent {tc / ac if ac else float('nan'):.2f}x (higher: agent cheaper)")
+        tr = max(r["rss_mib"] for _, r in results["tcpdump"])
+        ar = max(r["rss_mib"] for _, r in results["agent"])
+        print(f"peak RSS (ring of {args.buffer} KiB included): tcpdump {tr:.1f} MiB,"
+              f" agent {ar:.1f} MiB, ratio agent/tcpdump {ar / tr:.2f}x")
     finally:
         subprocess.run(["ip", "netns", "del", ns_a], stderr=subprocess.DEVNULL)
         subprocess.run(["ip", "netns", "del", ns_b], stderr=subprocess.DEVNULL)
