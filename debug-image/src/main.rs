@@ -8,6 +8,7 @@
 //! kernel), render (text like the classic tool, or `-o json`).
 
 mod attached;
+mod calendar;
 mod cli;
 mod dig;
 mod dns;
