@@ -18,6 +18,8 @@ mod paping;
 mod procfs;
 mod ss;
 mod tcpdump;
+#[cfg(test)]
+mod test_rng;
 
 use std::ffi::OsString;
 use std::path::Path;

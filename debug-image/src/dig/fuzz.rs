@@ -22,36 +22,7 @@ use super::args::DigArgs;
 use super::{Answer, Plan, Server, render};
 use crate::dns::transport::Transport;
 use crate::dns::wire::{Query, QuerySpec, Reply, raw_opt};
-
-/// Marsaglia's xorshift64*: deterministic, dependency-free.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    pub fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
+use crate::test_rng::Rng;
 
 /// The captured replies: (query name, type, bytes).
 pub fn corpus() -> Vec<(String, u16, Vec<u8>)> {

@@ -10,20 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::bpf::Metadata;
 use super::{LinkType, Target, compile, numeric_only};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::test_rng::Rng;
 
 const WORDS: &[&str] = &[
     "host",
@@ -147,7 +134,7 @@ fn garbage(rng: &mut Rng) -> String {
 #[test]
 fn compiler_never_panics_and_programs_are_valid() {
     let started = Instant::now();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let packets: Vec<Vec<u8>> = (0..16)
         .map(|i| (0..(i * 7 % 90)).map(|_| rng.next() as u8).collect())
         .collect();

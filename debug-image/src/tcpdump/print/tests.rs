@@ -188,13 +188,8 @@ fn truncated_frames_do_not_panic() {
 #[test]
 fn printer_never_panics_on_mutated_frames() {
     let started = std::time::Instant::now();
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = crate::test_rng::Rng::new(0x2545_f491_4f6c_dd1d);
+    let mut next = move || rng.next();
     let frames: Vec<Vec<u8>> = CASES.iter().map(|(h, _)| bytes(h)).collect();
     let mut printers: Vec<Printer> = Vec::new();
     for link in [LinkType::Ethernet, LinkType::LinuxSll] {
