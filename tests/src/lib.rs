@@ -42,6 +42,7 @@ pub mod agent;
 pub mod netns;
 pub mod podman;
 pub mod process;
+pub mod rng;
 pub mod sandbox;
 
 use std::io::Write;

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use netdiag_tests::agent::agent_bin;
 use netdiag_tests::netns::{Netns, veth_pair};
 use netdiag_tests::process::{ChildGuard, wait_until};
+use netdiag_tests::rng::Rng;
 use netdiag_tests::{TempDir, require_root, running_in_ci, shared_dir, workspace_root};
 use nix::sys::signal::Signal;
 
@@ -1271,28 +1272,6 @@ fn resolve_verdict_names_the_problem_and_the_fix() {
 
 // ------------------------------------------------------- hostile server
 
-/// xorshift64*: the mutations are reproducible from the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
 /// Replies captured from knot (the agent's fuzz corpus): the bytes after
 /// each reply's question.
 fn corpus_records() -> Vec<(u8, u8, [u8; 8], Vec<u8>)> {
@@ -1320,7 +1299,7 @@ fn corpus_records() -> Vec<(u8, u8, [u8; 8], Vec<u8>)> {
 
 /// A reply to `query` built from a corpus reply, then mutated.
 fn hostile_reply(rng: &mut Rng, query: &[u8], corpus: &[(u8, u8, [u8; 8], Vec<u8>)]) -> Vec<u8> {
-    let (flags, rcode, counts, records) = &corpus[rng.below(corpus.len())];
+    let (flags, rcode, counts, records) = &corpus[rng.index(corpus.len())];
     let qend = {
         let mut at = 12;
         while at < query.len() && query[at] != 0 {
@@ -1334,35 +1313,35 @@ fn hostile_reply(rng: &mut Rng, query: &[u8], corpus: &[(u8, u8, [u8; 8], Vec<u8
     r.extend_from_slice(&counts[2..]);
     r.extend_from_slice(&query[12..qend]);
     r.extend_from_slice(records);
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.index(4) {
         let len = r.len();
-        match rng.below(6) {
+        match rng.index(6) {
             0 if len > 2 => {
-                let i = 2 + rng.below(len - 2);
-                r[i] ^= 1 << rng.below(8);
+                let i = 2 + rng.index(len - 2);
+                r[i] ^= 1 << rng.index(8);
             }
             1 if len > 2 => {
-                let i = 2 + rng.below(len - 2);
+                let i = 2 + rng.index(len - 2);
                 r[i] = rng.next() as u8;
             }
-            2 => r.truncate(2 + rng.below(len - 1)),
+            2 => r.truncate(2 + rng.index(len - 1)),
             3 if len > 14 => {
-                let i = 12 + rng.below(len - 13);
-                let target = rng.below(len + 8);
+                let i = 12 + rng.index(len - 13);
+                let target = rng.index(len + 8);
                 if i + 1 < r.len() {
                     r[i] = 0xc0 | ((target >> 8) as u8 & 0x3f);
                     r[i + 1] = target as u8;
                 }
             }
             4 => {
-                let at = 4 + 2 * rng.below(4);
+                let at = 4 + 2 * rng.index(4);
                 if at + 1 < r.len() {
                     r[at] = rng.next() as u8;
                     r[at + 1] = rng.next() as u8;
                 }
             }
             _ => {
-                for _ in 0..rng.below(40) {
+                for _ in 0..rng.index(40) {
                     r.push(rng.next() as u8);
                 }
             }
@@ -1388,7 +1367,7 @@ fn hostile_replies_cannot_crash_dig_or_resolve() {
     let server = {
         let (stop, answered) = (stop.clone(), answered.clone());
         std::thread::spawn(move || {
-            let mut rng = Rng(0x686f_7374_696c_6521);
+            let mut rng = Rng::new(0x686f_7374_696c_6521);
             let mut buf = [0u8; 4096];
             while !stop.load(Ordering::Relaxed) {
                 let Ok((n, from)) = socket.recv_from(&mut buf) else {
@@ -1401,7 +1380,7 @@ fn hostile_replies_cannot_crash_dig_or_resolve() {
                 // A hostile reply, then (so no run waits for a timeout)
                 // the same reply unmutated.
                 let _ = socket.send_to(&hostile_reply(&mut rng, query, &corpus), from);
-                let (flags, rcode, counts, records) = &corpus[rng.below(corpus.len())];
+                let (flags, rcode, counts, records) = &corpus[rng.index(corpus.len())];
                 let mut plain = query[..2].to_vec();
                 plain.extend_from_slice(&[*flags | 0x80, *rcode, 0, 1]);
                 plain.extend_from_slice(&counts[2..]);

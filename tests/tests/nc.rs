@@ -179,19 +179,10 @@ pub fn wait_listening(ns: &Netns, proto: &str, port: u16) {
     );
 }
 
-/// Deterministic pseudo-random bytes (xorshift64*): incompressible, and
-/// the same for every tool in one test.
+/// Deterministic pseudo-random bytes: incompressible, and the same for
+/// every tool in one test.
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        out.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    netdiag_tests::rng::Rng::new(seed).bytes(len)
 }
 
 /// FNV-1a: a short name for a payload in failure messages.
