@@ -1322,7 +1322,7 @@ fn hostile_reply(rng: &mut Rng, query: &[u8], corpus: &[(u8, u8, [u8; 8], Vec<u8
             }
             1 if len > 2 => {
                 let i = 2 + rng.index(len - 2);
-                r[i] = rng.next() as u8;
+                r[i] = rng.next_u64() as u8;
             }
             2 => r.truncate(2 + rng.index(len - 1)),
             3 if len > 14 => {
@@ -1336,13 +1336,13 @@ fn hostile_reply(rng: &mut Rng, query: &[u8], corpus: &[(u8, u8, [u8; 8], Vec<u8
             4 => {
                 let at = 4 + 2 * rng.index(4);
                 if at + 1 < r.len() {
-                    r[at] = rng.next() as u8;
-                    r[at + 1] = rng.next() as u8;
+                    r[at] = rng.next_u64() as u8;
+                    r[at + 1] = rng.next_u64() as u8;
                 }
             }
             _ => {
                 for _ in 0..rng.index(40) {
-                    r.push(rng.next() as u8);
+                    r.push(rng.next_u64() as u8);
                 }
             }
         }

@@ -358,7 +358,7 @@ fn random_l3(rng: &mut Rng) -> (u16, Vec<u8>) {
     let payload = rng.bytes(payload_len);
     let sport = *rng.pick(PORTS);
     let dport = if rng.chance(20) {
-        rng.next() as u16
+        rng.next_u64() as u16
     } else {
         *rng.pick(PORTS)
     };
@@ -368,7 +368,7 @@ fn random_l3(rng: &mut Rng) -> (u16, Vec<u8>) {
         let dst = random_v6(rng);
         let (next, l4) = match kind {
             0..=3 => {
-                let mut t = Tcp::new(sport, dport, rng.next() as u8);
+                let mut t = Tcp::new(sport, dport, rng.next_u64() as u8);
                 if rng.chance(30) {
                     t.options = vec![2, 4, 5, 0xb4, 4, 2, 1, 3, 3, 7];
                 }
@@ -406,7 +406,7 @@ fn random_l3(rng: &mut Rng) -> (u16, Vec<u8>) {
         let dst = *rng.pick(V4);
         let (proto, l4) = match kind {
             0..=3 => {
-                let mut t = Tcp::new(sport, dport, rng.next() as u8);
+                let mut t = Tcp::new(sport, dport, rng.next_u64() as u8);
                 if rng.chance(30) {
                     t.options = vec![2, 4, 5, 0xb4, 1, 1, 4, 2];
                 }
@@ -448,7 +448,7 @@ pub fn build() -> Vec<Frame> {
             let sport = *rng.pick(PORTS);
             let dport = *rng.pick(PORTS);
             let mut t = Tcp::new(sport, dport, flags);
-            t.seq = rng.next() as u32;
+            t.seq = rng.next_u64() as u32;
             if variant % 2 == 1 {
                 t.options = vec![2, 4, 5, 0xb4, 1, 3, 3, 7, 4, 2];
             }
