@@ -56,3 +56,20 @@ show kubectl netdiag web nc -vz "$db" 5432
 show kubectl netdiag web nc -vz "$db" 5433
 show kubectl netdiag web paping "$db" -p 5432 -c 3
 show kubectl netdiag web nstat --drops -a
+show kubectl netdiag web dig db.default.svc.cluster.local +noall +answer
+show kubectl netdiag web resolve api.example.com
+# A capture in db while web connects to it: tcpdump listens first. Its
+# stdout and stderr travel apart (as with kubectl exec), so they are put
+# back in tcpdump's order: the two header lines, the packets, the counts.
+kubectl netdiag db tcpdump -i any -c 6 tcp port 5432 >"$dir/capture.out" 2>"$dir/capture.err" &
+capture=$!
+for _ in $(seq 100); do
+    grep -q "listening on" "$dir/capture.err" 2>/dev/null && break
+    sleep 0.1
+done
+kubectl netdiag web nc -z "$db" 5432
+wait "$capture" || true
+echo "\$ kubectl netdiag db tcpdump -i any -c 6 tcp port 5432"
+head -n 2 "$dir/capture.err"
+cat "$dir/capture.out"
+tail -n +3 "$dir/capture.err"

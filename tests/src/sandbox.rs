@@ -229,7 +229,12 @@ impl Sandbox {
 
     /// A pod's IPv4 address.
     pub fn pod_ip(&self, pod: &str) -> String {
-        let key = format!("default/{pod}");
+        self.pod_ip_in("default", pod)
+    }
+
+    /// The IPv4 address of pod `namespace/pod`.
+    pub fn pod_ip_in(&self, namespace: &str, pod: &str) -> String {
+        let key = format!("{namespace}/{pod}");
         self.description["pods"][&key]["ip"]
             .as_str()
             .unwrap_or_else(|| panic!("no pod {key} in this sandbox"))

@@ -580,3 +580,94 @@ fn tcpdump_streams_pcap_that_tshark_reads() {
         assert!(fields[3..5].contains(&"5432"), "{row}");
     }
 }
+
+/// Pods resolve through the kubelet's resolv.conf (ClusterFirst: search
+/// list, ndots:5, the cluster DNS pod as nameserver): `dig` asks it by
+/// default, and `resolve` replays the search list and names the fix.
+#[test]
+fn resolve_walks_the_pods_search_list_to_the_cluster_dns() {
+    if !require_root("resolve_walks_the_pods_search_list_to_the_cluster_dns") {
+        return;
+    }
+    let pods = r#"
+pods:
+  - name: web
+    namespace: shop
+    containers: [{name: app, image: x, command: [busybox, nc, -ll, -p, "8080", -e, /bin/cat]}]
+  - name: dns
+    namespace: kube-system
+    containers:
+      - name: coredns
+        image: x
+        command: [dnsmasq, --no-daemon, --conf-file=/dev/null, --no-resolv, --no-hosts,
+                  --port=53, --user=root, --local=/cluster.local/,
+                  "--host-record=db.shop.svc.cluster.local,198.51.100.20",
+                  "--host-record=api.example.com,203.0.113.7,fd42::7"]
+clusterDNS: {pod: dns, namespace: kube-system}
+"#;
+    let sandbox = Sandbox::start(pods);
+    let dns = sandbox.pod_ip_in("kube-system", "dns");
+
+    // `db` is a short name: the pod's first search suffix (its namespace's)
+    // finds it.
+    let out = kubectl_netdiag(
+        &sandbox,
+        &[
+            "-n",
+            "shop",
+            "web",
+            "dig",
+            "db.shop.svc.cluster.local",
+            "+short",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "198.51.100.20\n");
+
+    let out = kubectl_netdiag(
+        &sandbox,
+        &[
+            "-n",
+            "shop",
+            "web",
+            "resolve",
+            "-o",
+            "json",
+            "api.example.com",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let conf = &report["environment"]["conf"];
+    assert_eq!(
+        conf["nameservers"],
+        serde_json::json!([format!("{dns}:53")])
+    );
+    assert_eq!(
+        conf["search"],
+        serde_json::json!([
+            "shop.svc.cluster.local",
+            "svc.cluster.local",
+            "cluster.local"
+        ])
+    );
+    assert_eq!(conf["ndots"], 5);
+    let names: Vec<&str> = report["lookup"]["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["type"] == "A")
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "api.example.com.shop.svc.cluster.local.",
+            "api.example.com.svc.cluster.local.",
+            "api.example.com.cluster.local.",
+            "api.example.com.",
+        ]
+    );
+    let fix = report["fix"].to_string();
+    assert!(fix.contains("api.example.com."), "{fix}");
+}

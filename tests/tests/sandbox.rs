@@ -1050,6 +1050,63 @@ fn podman_mode_runs_the_agent_image_in_the_pod() {
         text.contains("0.0.0.0:8080") || text.contains("*:8080"),
         "ss in the image saw: {text}"
     );
+    sees_the_kubelets_resolv_conf_and_hosts(&sandbox);
+}
+
+/// What `resolve -o json web` says in an ephemeral container of pod web:
+/// the kubelet's resolv.conf (ClusterFirst in namespace default, no
+/// cluster DNS declared: no nameserver) and its hosts file naming the pod.
+fn sees_the_kubelets_resolv_conf_and_hosts(sandbox: &Sandbox) {
+    let r = patch_ephemeral(
+        sandbox,
+        "web",
+        json!({"name": "resolve", "image": "ghcr.io/netdiag/agent:dev",
+               "command": ["/netdiag-agent", "resolve", "-o", "json", "web"],
+               "securityContext": {"runAsUser": 65532, "runAsNonRoot": true, "allowPrivilegeEscalation": false,
+                                   "capabilities": {"drop": ["ALL"]}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let terminated = wait_terminated(sandbox, "web", "resolve");
+    assert_eq!(terminated["exitCode"], 0, "{terminated}");
+    let logs = sandbox.http(
+        "GET",
+        &format!("{PODS_PATH}/web/log?container=resolve"),
+        None,
+        b"",
+    );
+    let report: Value = serde_json::from_str(&logs.text()).expect("resolve's JSON");
+    let conf = &report["environment"]["conf"];
+    assert_eq!(
+        conf["search"],
+        json!([
+            "default.svc.cluster.local",
+            "svc.cluster.local",
+            "cluster.local"
+        ]),
+        "{conf}"
+    );
+    assert_eq!(conf["ndots"], 5, "{conf}");
+    assert_eq!(conf["nameserver_defaulted"], true, "{conf}");
+    let found = &report["lookup"]["resolution"];
+    assert_eq!(found["source"], "files", "{found}");
+    assert_eq!(
+        found["addresses"],
+        json!([sandbox.pod_ip("web")]),
+        "{found}"
+    );
+}
+
+#[test]
+fn containers_see_the_kubelets_resolv_conf_and_hosts() {
+    if !require_root("containers_see_the_kubelets_resolv_conf_and_hosts") {
+        return;
+    }
+    let sandbox = Sandbox::start(PODS);
+    wait_for_listener(&sandbox, "web");
+    sees_the_kubelets_resolv_conf_and_hosts(&sandbox);
+    // The machine's own files are untouched.
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    assert!(!host.contains("svc.cluster.local"), "{host}");
 }
 
 #[test]

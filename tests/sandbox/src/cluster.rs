@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde_json::{Value, json};
 
+use crate::etc::{self, PodEtc};
 use crate::netns::{NODE_IPV4, Netns, Node};
 use crate::runtime::{self, Container, Containers};
 use crate::spec::{self, Denial, OwnerKind, PodSecurityLevel};
@@ -44,6 +45,8 @@ pub struct Config {
     pub podman_image: Option<String>,
     pub protocols: AttachProtocols,
     pub token: String,
+    /// The sandbox's state directory (kubeconfig, the pods' files).
+    pub dir: PathBuf,
 }
 
 impl Config {
@@ -65,6 +68,8 @@ pub struct PodInfo {
     pub ipv6: Option<Ipv6Addr>,
     pub node: &'static str,
     pub denials: Vec<Denial>,
+    /// Its /etc/resolv.conf and /etc/hosts, as every container sees them.
+    pub etc: PodEtc,
 }
 
 pub struct Cluster {
@@ -113,9 +118,18 @@ pub async fn build(config: Config, file: spec::Sandbox) -> Result<(Arc<Cluster>,
     let mut node = Node::create()?;
     let mut netns = Vec::new();
     let mut pods = BTreeMap::new();
+    // Pod i gets 198.51.100.(10 + i): the cluster DNS pod's address is
+    // known before any pod's resolv.conf is written.
+    let pod_ipv4 = |i: usize| Ipv4Addr::new(198, 51, 100, 10 + i as u8);
+    let nameserver = file.cluster_dns.as_ref().and_then(|dns| {
+        file.pods
+            .iter()
+            .position(|p| p.name == dns.pod && p.namespace == dns.namespace)
+            .map(pod_ipv4)
+    });
     for (i, p) in file.pods.iter().enumerate() {
         let host = 10 + i as u8;
-        let ipv4 = Ipv4Addr::new(198, 51, 100, host);
+        let ipv4 = pod_ipv4(i);
         let ipv6 = p
             .ipv6
             .then(|| Ipv6Addr::new(0xfd42, 0, 0, 0, 0, 0, 0, u16::from(host)));
@@ -126,6 +140,13 @@ pub async fn build(config: Config, file: spec::Sandbox) -> Result<(Arc<Cluster>,
             .iter()
             .map(|d| Denial::parse(d))
             .collect::<Result<_, _>>()?;
+        let etc = etc::write(
+            &config.dir,
+            &p.namespace,
+            &p.name,
+            &etc::resolv_conf(&p.namespace, nameserver),
+            &etc::hosts(&p.name, ipv4, ipv6),
+        )?;
         pods.insert(
             (p.namespace.clone(), p.name.clone()),
             PodInfo {
@@ -139,6 +160,7 @@ pub async fn build(config: Config, file: spec::Sandbox) -> Result<(Arc<Cluster>,
                     NODE_NAME
                 },
                 denials,
+                etc,
             },
         );
         netns.push(ns);
@@ -200,6 +222,7 @@ async fn start_pod(cluster: &Arc<Cluster>, info: &PodInfo) -> Result<(), String>
             privileged: false,
             no_new_privileges: restricted,
             netns: info.netns.clone(),
+            etc: info.etc.clone(),
             target_pid: None,
             stdin: false,
             tty: false,

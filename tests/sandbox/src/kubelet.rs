@@ -720,6 +720,7 @@ fn launch_for(
         privileged,
         no_new_privileges,
         netns: info.netns.clone(),
+        etc: info.etc.clone(),
         target_pid,
         stdin: spec.stdin.unwrap_or(false),
         tty: spec.tty.unwrap_or(false),

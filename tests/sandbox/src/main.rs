@@ -37,6 +37,7 @@ mod api;
 mod attach;
 mod cluster;
 mod discovery;
+mod etc;
 mod http;
 mod kubelet;
 mod logs;
@@ -173,6 +174,7 @@ async fn run(args: Args) -> ExitCode {
         podman_image: args.podman_image.clone(),
         protocols,
         token: creds.token.clone(),
+        dir: args.dir.clone(),
     };
     let (cluster, network) = match cluster::build(config, file).await {
         Ok(c) => c,

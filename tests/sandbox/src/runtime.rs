@@ -31,6 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{ChildStdin, Command};
 use tokio::sync::{mpsc, watch};
 
+use crate::etc::PodEtc;
 use crate::store::{now_rfc3339, now_rfc3339_nanos};
 
 /// Which output stream a chunk came from.
@@ -319,6 +320,8 @@ pub struct Launch {
     pub no_new_privileges: bool,
     /// `/run/netns/NAME` of the pod.
     pub netns: String,
+    /// The pod's resolv.conf and hosts, mounted over /etc's.
+    pub etc: PodEtc,
     /// Join the PID namespace of this process; `None`: a new one.
     pub target_pid: Option<u32>,
     pub stdin: bool,
@@ -456,8 +459,15 @@ pub async fn start(
     Ok(handle)
 }
 
+/// Mounts `$1` over /etc/resolv.conf and `$2` over /etc/hosts, then runs
+/// the rest of its arguments. (/etc/resolv.conf may be a symlink: the mount
+/// lands on its target, inside this mount namespace only.)
+const ETC_MOUNTS: &str = "mount --bind \"$1\" /etc/resolv.conf && \
+                          mount --bind \"$2\" /etc/hosts && shift 2 && exec \"$@\"";
+
 /// `setpriv --pdeathsig KILL -- nsenter --net=NS [--pid=...] -- unshare ...
-/// -- setpriv <user and capabilities> -- PROGRAM ARGS`.
+/// -- sh (the pod's /etc files) -- setpriv <user and capabilities> --
+/// PROGRAM ARGS`.
 fn exec_command(launch: &Launch, argv: &[String]) -> Command {
     let mut cmd = Command::new("/usr/bin/setpriv");
     cmd.args(["--pdeathsig", "KILL", "--", "/usr/bin/nsenter"])
@@ -483,7 +493,13 @@ fn exec_command(launch: &Launch, argv: &[String]) -> Command {
             ]);
         }
     }
-    cmd.args(["--", "/usr/bin/setpriv"]);
+    // In the container's own mount namespace (unshare made it, with private
+    // propagation): the pod's files over the machine's, as the kubelet's
+    // bind mounts do.
+    cmd.args(["--", "/bin/sh", "-c", ETC_MOUNTS, "etc-mounts"])
+        .arg(&launch.etc.resolv_conf)
+        .arg(&launch.etc.hosts);
+    cmd.arg("/usr/bin/setpriv");
     if launch.uid != 0 || launch.gid != 0 {
         cmd.arg(format!("--reuid={}", launch.uid))
             .arg(format!("--regid={}", launch.gid));
@@ -524,6 +540,14 @@ fn podman_run_command(
         cmd.arg("-t");
     }
     cmd.arg("--network").arg(format!("ns:{}", launch.netns));
+    cmd.arg("--no-hosts")
+        .arg("--volume")
+        .arg(format!(
+            "{}:/etc/resolv.conf:ro",
+            launch.etc.resolv_conf.display()
+        ))
+        .arg("--volume")
+        .arg(format!("{}:/etc/hosts:ro", launch.etc.hosts.display()));
     if let Some(pid) = launch.target_pid {
         cmd.arg("--pid").arg(format!("ns:/proc/{pid}/ns/pid"));
     }

@@ -28,7 +28,19 @@
 //!       dropAttachAfterBytes: 4096
 //! services:
 //!   - {name: web, namespace: default, selector: {app: web}, ports: [8080]}
+//! clusterDNS: {pod: dns, namespace: default}   # optional: the cluster's DNS server
 //! ```
+//!
+//! Every container sees a kubelet-written /etc/resolv.conf (dnsPolicy
+//! ClusterFirst: `search NS.svc.cluster.local svc.cluster.local
+//! cluster.local`, `options ndots:5`, and the `clusterDNS` pod's address as
+//! the nameserver; with none declared, no nameserver line, so resolvers ask
+//! the pod's own loopback) and a Kubernetes-managed /etc/hosts naming the
+//! pod. Nothing in a pod ever reads the machine's own resolver settings.
+//!
+//! Pod i of the list (from 0) gets the address 198.51.100.(10 + i), and
+//! fd42::(10 + i) with `ipv6: true`, so a file can name its pods' addresses
+//! (a DNS server's records, for instance).
 //!
 //! The file may also be a bare list of pods. Everything here is validated
 //! up front ([`Sandbox::load`]) so a typo fails the start, not a test later.
@@ -48,6 +60,18 @@ pub struct Sandbox {
     pub pods: Vec<Pod>,
     #[serde(default)]
     pub services: Vec<Service>,
+    #[serde(default, rename = "clusterDNS")]
+    pub cluster_dns: Option<ClusterDns>,
+}
+
+/// The pod whose address every pod's resolv.conf names: the sandbox's
+/// CoreDNS (a DNS server the pods file runs, dnsmasq for instance).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterDns {
+    pub pod: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
 }
 
 /// What the container runtime knows about an image reference.
@@ -318,6 +342,14 @@ impl Sandbox {
         for svc in &self.services {
             check_name(&svc.name)?;
         }
+        if let Some(dns) = &self.cluster_dns
+            && !seen.contains(&(dns.namespace.clone(), dns.pod.clone()))
+        {
+            return Err(format!(
+                "clusterDNS names pod {}/{}, which is not declared",
+                dns.namespace, dns.pod
+            ));
+        }
         Ok(())
     }
 }
@@ -372,6 +404,15 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn cluster_dns_must_name_a_declared_pod() {
+        let pods = "pods:\n  - name: dns\n    containers: [{name: a, command: [x]}]\n";
+        let ok = Sandbox::parse(&format!("{pods}clusterDNS: {{pod: dns}}\n")).unwrap();
+        assert_eq!(ok.cluster_dns.unwrap().namespace, "default");
+        let err = Sandbox::parse(&format!("{pods}clusterDNS: {{pod: coredns}}\n")).unwrap_err();
+        assert!(err.contains("default/coredns"), "{err}");
     }
 
     #[test]
