@@ -3,7 +3,7 @@
 //!
 //! The tool runs as a child process (this same binary); this process
 //! copies its stdout to the attach stream byte for byte (counting it),
-//! frames its stderr, feeds its stdin from stdin frames, and reports its
+//! frames its stderr (with that count, to keep the order), feeds its stdin from stdin frames, and reports its
 //! exit code and stdout byte count in-band. Nothing runs before the plugin's start signal; no
 //! signal within the deadline, a stop frame, the attach stream closing, or
 //! SIGTERM/SIGINT from the kubelet all end the tool: SIGINT first (tools
@@ -13,13 +13,16 @@
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::process::{Child, ChildStdin, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use netdiag_wire::exit;
-use netdiag_wire::frame::{self, Decoder, ExitReport, Frame, Kind};
+use netdiag_wire::frame::{self, Decoder, ExitReport, Frame, Kind, StderrChunk};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{self, SigSet, Signal};
 use nix::unistd::Pid;
 
@@ -28,6 +31,8 @@ pub const CHILD_ENV: &str = "NETDIAG_ATTACHED_CHILD";
 /// Between SIGINT and SIGKILL: long enough for a summary, short enough to
 /// stay well inside the 5 s the plugin promises.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Reads of the tool's stdout (64 KiB each) before its stderr gets a turn.
+const STDOUT_READS_PER_TURN: usize = 16;
 
 enum Event {
     Frame(Frame),
@@ -101,7 +106,7 @@ pub fn run(version: &str, tool_args: Vec<OsString>) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let text = format!("netdiag-agent: cannot start the tool: {e}\n");
-            let _ = send_frames(&Frame::encode_data(Kind::Stderr, text.as_bytes()));
+            let _ = send_frames(&StderrChunk::encode(0, text.as_bytes()));
             let report = ExitReport {
                 code: exit::FAILURE,
                 stdout_bytes: Some(0),
@@ -111,17 +116,13 @@ pub fn run(version: &str, tool_args: Vec<OsString>) -> ExitCode {
         }
     };
     let _ = send_frames(&Frame::new(Kind::Started, vec![]).encode());
-    let stdout_pump = spawn_stdout_pump(&mut child);
-    let stderr_pump = spawn_stderr_pump(&mut child);
+    let output_pump = spawn_output_pump(&mut child);
     let tool_stdin = child.stdin.take();
     let pid = Pid::from_raw(child.id() as i32);
     spawn_waiter(child, events);
 
     let status = supervise(&inbox, pid, tool_stdin);
-    let stdout_bytes = stdout_pump.and_then(|p| p.join().ok());
-    if let Some(pump) = stderr_pump {
-        let _ = pump.join();
-    }
+    let stdout_bytes = output_pump.and_then(|p| p.join().ok());
     let code = exit_code(status);
     let report = ExitReport { code, stdout_bytes };
     let _ = send_frames(&report.encode().encode());
@@ -249,37 +250,84 @@ fn spawn_signal_listener(signals: SigSet, events: Sender<Event>) {
 }
 
 /// Copies the tool's stdout to ours unchanged, counting the bytes so the
-/// exit report can tell the plugin when it has everything.
-fn spawn_stdout_pump(child: &mut Child) -> Option<thread::JoinHandle<u64>> {
+/// exit report can tell the plugin when it has everything, and frames its
+/// stderr with the count of stdout bytes written before it.
+///
+/// One thread polls both pipes and always empties stdout first: whatever
+/// the tool wrote to stdout before a stderr write is already in the stdout
+/// pipe when the stderr one becomes readable, so it is counted before the
+/// stderr bytes are framed. (A tool flooding stdout is read at most
+/// [`STDOUT_READS_PER_TURN`] times in a row, so stderr is never starved.)
+fn spawn_output_pump(child: &mut Child) -> Option<thread::JoinHandle<u64>> {
     let mut tool_stdout = child.stdout.take()?;
+    let mut tool_stderr = child.stderr.take()?;
+    for fd in [tool_stdout.as_fd(), tool_stderr.as_fd()] {
+        let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).ok()?);
+        fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).ok()?;
+    }
     Some(thread::spawn(move || {
         let mut out = io::stdout().lock();
         let mut buf = vec![0u8; 64 * 1024];
         let mut total = 0u64;
-        loop {
-            match tool_stdout.read(&mut buf) {
-                Ok(0) | Err(_) => return total,
-                Ok(n) => {
-                    // Nobody reads us any more: keep draining the tool so
-                    // it is not blocked, but stop counting what is lost.
-                    if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_ok() {
-                        total += n as u64;
+        let (mut stdout_open, mut stderr_open) = (true, true);
+        while stdout_open || stderr_open {
+            let readable = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+            let (stdout_ready, stderr_ready) = {
+                let mut fds = [
+                    PollFd::new(tool_stdout.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(tool_stderr.as_fd(), PollFlags::POLLIN),
+                ];
+                let watched = if stdout_open { 0..2 } else { 1..2 };
+                let watched = if stderr_open { watched } else { 0..1 };
+                match poll(&mut fds[watched.clone()], PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => break,
+                }
+                let ready = |i: usize| {
+                    watched.contains(&i) && fds[i].revents().is_some_and(|r| r.intersects(readable))
+                };
+                (ready(0), ready(1))
+            };
+            if stdout_ready {
+                for _ in 0..STDOUT_READS_PER_TURN {
+                    match tool_stdout.read(&mut buf) {
+                        Ok(0) => stdout_open = false,
+                        Ok(n) => {
+                            // Nobody reads us any more: keep draining the
+                            // tool so it is not blocked, but stop counting
+                            // what is lost.
+                            if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_ok() {
+                                total += n as u64;
+                            }
+                            continue;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => stdout_open = false,
                     }
+                    break;
+                }
+            }
+            if stderr_ready {
+                loop {
+                    match tool_stderr.read(&mut buf) {
+                        Ok(0) => stderr_open = false,
+                        Ok(n) => {
+                            if send_frames(&StderrChunk::encode(total, &buf[..n])).is_ok() {
+                                continue;
+                            }
+                            // The plugin is gone; keep draining stdout.
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(_) => stderr_open = false,
+                    }
+                    break;
                 }
             }
         }
-    }))
-}
-
-fn spawn_stderr_pump(child: &mut Child) -> Option<thread::JoinHandle<()>> {
-    let mut tool_stderr = child.stderr.take()?;
-    Some(thread::spawn(move || {
-        let mut buf = vec![0u8; 16 * 1024];
-        while let Ok(n) = tool_stderr.read(&mut buf) {
-            if n == 0 || send_frames(&Frame::encode_data(Kind::Stderr, &buf[..n])).is_err() {
-                return;
-            }
-        }
+        total
     }))
 }
 

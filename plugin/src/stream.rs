@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use kube::api::AttachedProcess;
 use netdiag_wire::exit;
-use netdiag_wire::frame::{Decoder, ExitReport, Frame, Kind};
+use netdiag_wire::frame::{Decoder, ExitReport, Frame, Kind, StderrChunk};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -70,6 +70,8 @@ pub fn read_stdin() -> Input {
 enum Event {
     Started,
     Exit(ExitReport),
+    /// The tool wrote to stderr.
+    Stderr(StderrChunk),
     /// The agent's stderr stream ended.
     StderrClosed,
     ProtocolError(String),
@@ -167,13 +169,12 @@ pub async fn run(
                 let event = match decoder.next_frame() {
                     Ok(None) => break,
                     Ok(Some(f)) => match f.kind {
-                        Kind::Stderr => {
-                            // Small and rare: a blocking write is fine here.
-                            use std::io::Write;
-                            let mut err = std::io::stderr().lock();
-                            let _ = err.write_all(&f.payload).and_then(|()| err.flush());
-                            continue;
-                        }
+                        Kind::Stderr => match StderrChunk::decode(&f.payload) {
+                            Some(chunk) => Event::Stderr(chunk),
+                            None => Event::ProtocolError(
+                                "a stderr frame without its stdout count".to_owned(),
+                            ),
+                        },
                         Kind::Started => Event::Started,
                         Kind::Exit => {
                             Event::Exit(ExitReport::decode(&f.payload).unwrap_or(ExitReport {
@@ -241,6 +242,9 @@ pub async fn run(
     let mut closed_at: Option<tokio::time::Instant> = None;
     let mut last_output = tokio::time::Instant::now();
     let mut written = 0u64;
+    // The tool's stderr, each piece held until the stdout the tool wrote
+    // before it has reached ours (see netdiag_wire::frame).
+    let mut held_stderr = HeldStderr::default();
     let mut expected: Option<u64> = None;
     let mut quiet_success = false;
     let outcome: Result<u8, PluginError> = loop {
@@ -292,10 +296,16 @@ pub async fn run(
                 Some(Event::Output(n)) => {
                     written += n;
                     last_output = tokio::time::Instant::now();
+                    held_stderr.release(written);
+                }
+                Some(Event::Stderr(chunk)) => {
+                    held_stderr.push(chunk);
+                    held_stderr.release(written);
                 }
                 Some(Event::StdoutDone) => {
                     crate::progress::trace("stdout done");
-                    stdout_done = true
+                    stdout_done = true;
+                    held_stderr.release(u64::MAX);
                 }
                 Some(Event::StderrClosed) => stderr_closed = true,
                 Some(Event::ConnectionEnded) => {
@@ -305,6 +315,7 @@ pub async fn run(
                 Some(Event::OutputClosed) => {
                     // `| head` read enough: stop the tool, then leave quietly.
                     quiet_success = true;
+                    held_stderr.release(u64::MAX);
                     stop(&frames, &mut stopping_since);
                 }
                 Some(Event::Interrupt) => {
@@ -342,6 +353,8 @@ pub async fn run(
     for task in [&stdout_task, &stderr_task, &writer, &signals, &connection] {
         task.abort();
     }
+    // Whatever stdout never came (a lost connection), the messages still go.
+    held_stderr.release(u64::MAX);
     if quiet_success {
         return Ok(End::Exit(exit::SUCCESS));
     }
@@ -349,6 +362,27 @@ pub async fn run(
         Err(_) if !started && stopping_since.is_none() => Ok(End::NotStarted),
         Ok(code) => Ok(End::Exit(code)),
         Err(e) => Err(e),
+    }
+}
+
+/// The tool's stderr waiting for the stdout written before it.
+#[derive(Default)]
+struct HeldStderr(std::collections::VecDeque<StderrChunk>);
+
+impl HeldStderr {
+    fn push(&mut self, chunk: StderrChunk) {
+        self.0.push_back(chunk);
+    }
+
+    /// Writes every piece whose preceding stdout (`after_stdout` bytes) is
+    /// within the `written` bytes already on our stdout, in order.
+    fn release(&mut self, written: u64) {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        while self.0.front().is_some_and(|c| c.after_stdout <= written) {
+            let chunk = self.0.pop_front().expect("checked above");
+            let _ = err.write_all(&chunk.data).and_then(|()| err.flush());
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The agent under the attach protocol (`NETDIAG_PROTOCOL=1`), driven the
+//! The agent under the attach protocol (`NETDIAG_PROTOCOL`), driven the
 //! way `kubectl-netdiag` drives it, without a cluster: frames on stdin,
 //! raw stdout, framed stderr ending with the exit code.
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use netdiag_tests::agent::agent_bin;
 use netdiag_tests::netns::Netns;
 use netdiag_tests::require_root;
-use netdiag_wire::frame::{self, Decoder, ExitReport, Frame, Kind};
+use netdiag_wire::frame::{self, Decoder, ExitReport, Frame, Kind, StderrChunk};
 
 fn spawn_attached(ns: &Netns, args: &[&str], start_timeout: &str) -> Child {
     let bin = agent_bin();
@@ -28,9 +28,17 @@ fn spawn_attached(ns: &Netns, args: &[&str], start_timeout: &str) -> Child {
 /// Splits the framed stderr into (text, exit code), checking that the
 /// agent announced the tool's start before anything else.
 fn decode_stderr(bytes: &[u8]) -> (String, Option<u8>) {
+    let (chunks, code) = stderr_chunks(bytes);
+    let text: Vec<u8> = chunks.into_iter().flat_map(|c| c.data).collect();
+    (String::from_utf8_lossy(&text).into_owned(), code)
+}
+
+/// The framed stderr as its pieces (each with the stdout count before it)
+/// and the exit code.
+fn stderr_chunks(bytes: &[u8]) -> (Vec<StderrChunk>, Option<u8>) {
     let mut d = Decoder::new();
     d.push(bytes);
-    let (mut text, mut code) = (Vec::new(), None);
+    let (mut text, mut code) = (Vec::<StderrChunk>::new(), None);
     let first = d
         .next_frame()
         .expect("well-formed frames")
@@ -42,7 +50,7 @@ fn decode_stderr(bytes: &[u8]) -> (String, Option<u8>) {
     );
     while let Some(f) = d.next_frame().expect("well-formed frames") {
         match f.kind {
-            Kind::Stderr => text.extend(f.payload),
+            Kind::Stderr => text.push(StderrChunk::decode(&f.payload).expect("a stderr chunk")),
             Kind::Exit => {
                 let report = ExitReport::decode(&f.payload).expect("an exit report");
                 assert!(report.stdout_bytes.is_some(), "the agent counts its stdout");
@@ -52,7 +60,7 @@ fn decode_stderr(bytes: &[u8]) -> (String, Option<u8>) {
         }
     }
     assert_eq!(d.pending(), 0, "trailing bytes after the frames");
-    (String::from_utf8_lossy(&text).into_owned(), code)
+    (text, code)
 }
 
 #[test]
@@ -160,6 +168,40 @@ fn foreign_bytes_on_stdin_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected input on stdin"));
     assert!(out.stdout.is_empty());
+}
+
+/// tcpdump writes its header to stderr, packets to stdout, then its counts
+/// to stderr: each stderr piece carries how much stdout came before it, so
+/// the plugin can put them back in that order.
+#[test]
+fn stderr_pieces_say_how_much_stdout_preceded_them() {
+    if !require_root("stderr_pieces_say_how_much_stdout_preceded_them") {
+        return;
+    }
+    let ns = Netns::new("att-order");
+    let mut agent = spawn_attached(&ns, &["tcpdump", "-i", "lo", "-c", "4", "icmp"], "30");
+    let mut stdin = agent.stdin.take().unwrap();
+    stdin
+        .write_all(&Frame::new(Kind::Start, vec![]).encode())
+        .unwrap();
+    // Listening once the header is out: then 2 pings are 4 packets on lo.
+    std::thread::sleep(Duration::from_millis(500));
+    let ping = ns.run("ping", &["-c", "2", "-i", "0.2", "-W", "1", "127.0.0.1"]);
+    assert!(ping.status.success());
+    let out = agent.wait_with_output().unwrap();
+    drop(stdin);
+    let (chunks, code) = stderr_chunks(&out.stderr);
+    assert_eq!(code, Some(0));
+    let packets = out.stdout.len() as u64;
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+    let header = chunks
+        .iter()
+        .find(|c| String::from_utf8_lossy(&c.data).contains("listening on"));
+    assert_eq!(header.map(|c| c.after_stdout), Some(0), "{chunks:?}");
+    let counts = chunks
+        .iter()
+        .find(|c| String::from_utf8_lossy(&c.data).contains("packets captured"));
+    assert_eq!(counts.map(|c| c.after_stdout), Some(packets), "{chunks:?}");
 }
 
 #[test]

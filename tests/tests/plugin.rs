@@ -671,3 +671,61 @@ clusterDNS: {pod: dns, namespace: kube-system}
     let fix = report["fix"].to_string();
     assert!(fix.contains("api.example.com."), "{fix}");
 }
+
+/// stdout and stderr cross the cluster as separate streams; on one
+/// terminal they still appear in the tool's order: tcpdump's header, its
+/// packets, then its counts.
+#[test]
+fn stdout_and_stderr_keep_the_tools_order() {
+    if !require_root("stdout_and_stderr_keep_the_tools_order") {
+        return;
+    }
+    let sandbox = Sandbox::start(PODS);
+    let db = sandbox.pod_ip("db");
+    let dir = netdiag_tests::TempDir::new("order");
+    let path = dir.path().join("terminal");
+    let terminal = std::fs::File::create(&path).unwrap();
+    let mut cmd = netdiag_command(
+        &sandbox,
+        &[
+            "db", "tcpdump", "-i", "any", "-c", "6", "tcp", "port", "5432",
+        ],
+    );
+    cmd.stdin(Stdio::null())
+        .stdout(terminal.try_clone().unwrap())
+        .stderr(terminal);
+    let mut capture =
+        process::ChildGuard::adopt("kubectl netdiag db tcpdump", cmd.spawn().unwrap());
+    process::wait_until("tcpdump listening", Duration::from_secs(30), || {
+        std::fs::read_to_string(&path).is_ok_and(|t| t.contains("listening on any"))
+    });
+    let mut status = None;
+    for _ in 0..5 {
+        let out = kubectl_netdiag(&sandbox, &["web", "nc", "-z", &db, "5432"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        status = capture.wait_timeout(Duration::from_secs(2));
+        if status.is_some() {
+            break;
+        }
+    }
+    assert_eq!(
+        status.expect("the capture of 6 packets did not end").code(),
+        Some(0)
+    );
+    let shown = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 2 + 6 + 3, "{shown}");
+    assert!(lines[1].starts_with("listening on any"), "{shown}");
+    for packet in &lines[2..8] {
+        assert!(packet.contains(" IP 198.51.100."), "{shown}");
+    }
+    assert_eq!(
+        &lines[8..],
+        [
+            "6 packets captured",
+            "6 packets received by filter",
+            "0 packets dropped by kernel"
+        ],
+        "{shown}"
+    );
+}

@@ -20,6 +20,13 @@
 //!   [`Kind::Exit`] with the tool's exit code, after which the agent's stdout
 //!   is complete.
 //!
+//! stdout and stderr travel as separate streams through the API server and
+//! kubelet, so their order is lost on the way (`kubectl exec` shows
+//! tcpdump's "6 packets captured" before its last packets). Each stderr
+//! frame therefore says how many stdout bytes the tool had written before
+//! it ([`StderrChunk`]), and the plugin holds it until those have reached
+//! its own stdout: the terminal shows both in the tool's order.
+//!
 //! A frame is a kind byte, a big-endian u32 payload length, and the payload.
 //! The agent is in this mode only when its environment has
 //! [`PROTOCOL_ENV`] = [`PROTOCOL_VERSION`]; run by hand it is the plain tool.
@@ -29,7 +36,7 @@ use std::fmt;
 /// Environment variable the plugin sets on the ephemeral container.
 pub const PROTOCOL_ENV: &str = "NETDIAG_PROTOCOL";
 /// The version of this protocol; the agent refuses versions it lacks.
-pub const PROTOCOL_VERSION: &str = "1";
+pub const PROTOCOL_VERSION: &str = "2";
 /// How long the agent waits for [`Kind::Start`] before exiting by itself,
 /// overridable through this environment variable (seconds).
 pub const START_TIMEOUT_ENV: &str = "NETDIAG_START_TIMEOUT";
@@ -50,7 +57,8 @@ pub enum Kind {
     StdinEof = 0x03,
     /// plugin → agent: stop the tool (as Ctrl-C would).
     Stop = 0x04,
-    /// agent → plugin: bytes the tool wrote to stderr.
+    /// agent → plugin: bytes the tool wrote to stderr, after how much of
+    /// its stdout ([`StderrChunk`]).
     Stderr = 0x11,
     /// agent → plugin: the tool exited; payload is its code (one byte)
     /// then the number of bytes it wrote to stdout (u64, big-endian), so
@@ -105,6 +113,37 @@ impl ExitReport {
             u64::from_be_bytes(n)
         });
         Some(ExitReport { code, stdout_bytes })
+    }
+}
+
+/// What a [`Kind::Stderr`] frame says: the tool wrote `data` to stderr
+/// after writing `after_stdout` bytes to stdout. The payload is that count
+/// (u64, big-endian) then the bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StderrChunk {
+    pub after_stdout: u64,
+    pub data: Vec<u8>,
+}
+
+impl StderrChunk {
+    /// `data` as one or more frames, each carrying the same count.
+    pub fn encode(after_stdout: u64, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len() + HEADER + 8);
+        for chunk in data.chunks(MAX_PAYLOAD - 8) {
+            let mut payload = Vec::with_capacity(8 + chunk.len());
+            payload.extend_from_slice(&after_stdout.to_be_bytes());
+            payload.extend_from_slice(chunk);
+            out.extend(Frame::new(Kind::Stderr, payload).encode());
+        }
+        out
+    }
+
+    pub fn decode(payload: &[u8]) -> Option<StderrChunk> {
+        let count: [u8; 8] = payload.get(..8)?.try_into().ok()?;
+        Some(StderrChunk {
+            after_stdout: u64::from_be_bytes(count),
+            data: payload[8..].to_vec(),
+        })
     }
 }
 
@@ -238,6 +277,22 @@ mod tests {
             assert_eq!(ExitReport::decode(&r.encode().payload), Some(r));
         }
         assert_eq!(ExitReport::decode(&[]), None);
+    }
+
+    #[test]
+    fn stderr_chunks_keep_their_stdout_count_when_split() {
+        let data = vec![b'x'; MAX_PAYLOAD + 100];
+        let mut d = Decoder::new();
+        d.push(&StderrChunk::encode(1 << 33, &data));
+        let mut joined = Vec::new();
+        while let Some(f) = d.next_frame().unwrap() {
+            assert_eq!(f.kind, Kind::Stderr);
+            let chunk = StderrChunk::decode(&f.payload).unwrap();
+            assert_eq!(chunk.after_stdout, 1 << 33);
+            joined.extend(chunk.data);
+        }
+        assert_eq!(joined, data);
+        assert_eq!(StderrChunk::decode(&[0; 7]), None);
     }
 
     #[test]
