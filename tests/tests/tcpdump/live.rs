@@ -327,7 +327,8 @@ fn bad_input_is_one_clear_line() {
     let mut lines = err.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "tcpdump: syntax error at \"1.2.3.4\" (column 22 of the filter)"
+        "tcpdump: syntax error at \"1.2.3.4\": \"hots\" is not a keyword; did you mean \"host\"? \
+         (column 22 of the filter)"
     );
     assert_eq!(lines.next().unwrap(), "  tcp port 80 and hots 1.2.3.4");
     assert_eq!(

@@ -471,6 +471,47 @@ pub fn lex(text: &str) -> Result<Vec<Token>, FilterError> {
     Ok(tokens)
 }
 
+/// The keyword `word` is most likely a typo of (`hots` → `host`,
+/// `prot` → `port`): one edit away (a letter changed, added, removed, or
+/// two neighbours swapped), for words of three letters or more.
+pub fn likely_keyword(word: &str) -> Option<&'static str> {
+    if word.len() < 3 || !word.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+        return None;
+    }
+    // A swapped or changed letter first: `prot` is `port` more often than
+    // `proto`.
+    let candidates = || {
+        KEYWORDS
+            .iter()
+            .map(|(kw, _)| *kw)
+            .filter(|kw| kw.len() >= 3 && one_edit_apart(word.as_bytes(), kw.as_bytes()))
+    };
+    candidates()
+        .find(|kw| kw.len() == word.len())
+        .or_else(|| candidates().next())
+}
+
+fn one_edit_apart(a: &[u8], b: &[u8]) -> bool {
+    if a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a_rest, b_rest) = (&a[prefix..], &b[prefix..]);
+    match a.len() as isize - b.len() as isize {
+        // Substituted, or two neighbours swapped.
+        0 => {
+            a_rest[1..] == b_rest[1..]
+                || (a_rest.len() >= 2
+                    && a_rest[0] == b_rest[1]
+                    && a_rest[1] == b_rest[0]
+                    && a_rest[2..] == b_rest[2..])
+        }
+        1 => a_rest[1..] == *b_rest,
+        -1 => *a_rest == b_rest[1..],
+        _ => false,
+    }
+}
+
 fn keyword_len(rest: &str) -> usize {
     let mut best = 0;
     for (word, _) in KEYWORDS {
@@ -729,6 +770,19 @@ pub fn dump(tokens: &[Token]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn typos_of_keywords() {
+        assert_eq!(likely_keyword("hots"), Some("host"));
+        assert_eq!(likely_keyword("prot"), Some("port"));
+        assert_eq!(likely_keyword("prto"), Some("proto"));
+        assert_eq!(likely_keyword("udpp"), Some("udp"));
+        assert_eq!(likely_keyword("host"), None);
+        assert_eq!(likely_keyword("web"), None);
+        assert_eq!(likely_keyword("db-1"), None);
+        assert_eq!(likely_keyword("ex"), None);
+    }
+
     use super::*;
 
     fn toks(s: &str) -> Vec<Tok> {

@@ -279,13 +279,24 @@ mod tests {
         let e = eth(text).unwrap_err();
         assert_eq!(&text[e.span.unwrap().start..e.span.unwrap().end], "prot");
         let line = e.one_line(text);
-        assert_eq!(line, "syntax error at \"prot\" (column 27 of the filter)");
+        assert_eq!(
+            line,
+            "syntax error at \"prot\": \"prot\" is not a keyword; did you mean \"port\"? (column 27 of the filter)"
+        );
         assert_eq!(
             e.caret(text).unwrap().lines().nth(1).unwrap(),
             format!("  {}^^^^", " ".repeat(26))
         );
         let e = eth("tcp port 80 and hots").unwrap_err();
         assert_eq!(e.message, "unknown port 'hots'");
+        // The word before the failing token can be the misspelt one.
+        let e = eth("tcp port 80 and hots 1.2.3.4").unwrap_err();
+        assert!(
+            e.message
+                .ends_with("\"hots\" is not a keyword; did you mean \"host\"?"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

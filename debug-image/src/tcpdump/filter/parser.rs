@@ -27,7 +27,7 @@
 
 use super::FilterError;
 use super::ast::{AddrKind, Arith, ArithOp, ByteOp, Dir, Expr, Proto, Qual, Rel, Value};
-use super::lexer::{Kw, Span, Tok, Token};
+use super::lexer::{self, Kw, Span, Tok, Token};
 
 /// How deeply parentheses, `not` and alternating `and`/`or` may nest: far
 /// beyond what anyone types, low enough that hostile input cannot exhaust
@@ -183,12 +183,29 @@ impl<'t> Parser<'t> {
         self.toks[self.pos.saturating_sub(1)].span
     }
 
-    /// The error for the token at the current position.
+    /// The error for the token at the current position, with a hint when it
+    /// or the word before it looks like a misspelt keyword (a bare word is a
+    /// host name to the grammar, so `hots 1.2.3.4` fails at the address).
     fn unexpected(&self) -> FilterError {
-        match self.toks.get(self.pos) {
+        let mut error = match self.toks.get(self.pos) {
             None => FilterError::at(self.span(), "syntax error: the filter ends too early"),
             Some(t) => FilterError::at(t.span, format!("syntax error at \"{}\"", t.tok)),
+        };
+        let misspelt = [Some(self.pos), self.pos.checked_sub(1)]
+            .into_iter()
+            .flatten()
+            .filter_map(|i| match self.toks.get(i).map(|t| &t.tok) {
+                Some(Tok::Id(word)) => Some((word, lexer::likely_keyword(word)?)),
+                _ => None,
+            })
+            .next();
+        if let Some((word, keyword)) = misspelt {
+            error.message = format!(
+                "{}: \"{word}\" is not a keyword; did you mean \"{keyword}\"?",
+                error.message
+            );
         }
+        error
     }
 
     fn expect(&mut self, want: &Tok) -> PResult<&'t Token> {
