@@ -507,6 +507,25 @@ pods:
     );
 }
 
+/// Connects web → db:5432 with `kubectl netdiag web nc -z` until the
+/// capture in db ends, and returns how it ended. Each connection is a
+/// handshake and a close (5 or more packets): two at most make the 6 the
+/// captures here wait for.
+fn connect_until_captured(
+    sandbox: &Sandbox,
+    db: &str,
+    capture: &mut process::ChildGuard,
+) -> std::process::ExitStatus {
+    for _ in 0..5 {
+        let out = kubectl_netdiag(sandbox, &["web", "nc", "-z", db, "5432"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        if let Some(status) = capture.wait_timeout(Duration::from_secs(2)) {
+            return status;
+        }
+    }
+    panic!("the capture of 6 packets did not end");
+}
+
 /// `kubectl netdiag db tcpdump -w -` streams pcap through attach: tshark
 /// reads what came out, while the capture's closing lines reach stderr. The
 /// traffic is web → db, made by the plugin too.
@@ -542,18 +561,7 @@ fn tcpdump_streams_pcap_that_tshark_reads() {
         let n = std::io::BufRead::read_line(&mut stderr, &mut listening).unwrap();
         assert!(n > 0, "the capture ended before it listened");
     }
-    // Each nc -z is a handshake and a close (5 or more packets): two at
-    // most make the 6 the capture waits for.
-    let mut status = None;
-    for _ in 0..5 {
-        let out = kubectl_netdiag(&sandbox, &["web", "nc", "-z", &db, "5432"]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        status = capture.wait_timeout(Duration::from_secs(2));
-        if status.is_some() {
-            break;
-        }
-    }
-    let status = status.expect("the capture of 6 packets did not end");
+    let status = connect_until_captured(&sandbox, &db, &mut capture);
     let mut closing = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut closing).unwrap();
     assert_eq!(status.code(), Some(0), "{closing}");
@@ -699,19 +707,8 @@ fn stdout_and_stderr_keep_the_tools_order() {
     process::wait_until("tcpdump listening", Duration::from_secs(30), || {
         std::fs::read_to_string(&path).is_ok_and(|t| t.contains("listening on any"))
     });
-    let mut status = None;
-    for _ in 0..5 {
-        let out = kubectl_netdiag(&sandbox, &["web", "nc", "-z", &db, "5432"]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        status = capture.wait_timeout(Duration::from_secs(2));
-        if status.is_some() {
-            break;
-        }
-    }
-    assert_eq!(
-        status.expect("the capture of 6 packets did not end").code(),
-        Some(0)
-    );
+    let status = connect_until_captured(&sandbox, &db, &mut capture);
+    assert_eq!(status.code(), Some(0));
     let shown = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = shown.lines().collect();
     assert_eq!(lines.len(), 2 + 6 + 3, "{shown}");
