@@ -9,6 +9,7 @@ mod nc;
 mod nstat;
 mod paping;
 mod plugin;
+mod release;
 mod sandbox;
 mod ss;
 mod tcpdump;
