@@ -16,6 +16,7 @@ mod nc;
 mod nstat;
 mod paping;
 mod procfs;
+mod services;
 mod ss;
 mod tcpdump;
 #[cfg(test)]

@@ -252,7 +252,7 @@ pub fn parse_port(s: &str, proto: Proto) -> Result<u16, String> {
     if s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '+') {
         return port_number(s);
     }
-    super::services::port_by_name(s, proto.name()).ok_or_else(|| {
+    crate::services::port_by_name(s, proto.name()).ok_or_else(|| {
         format!(
             "port number invalid: {s}; give a port number 1-65535, a range lo-hi, \
              or a service name listed in /etc/services"

@@ -20,7 +20,6 @@ mod pump;
 mod report;
 pub mod resolve;
 mod scan;
-mod services;
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};

@@ -14,8 +14,8 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
 use super::args::Proto;
-use super::services;
 use crate::cli::Failure;
+use crate::services;
 
 /// Why one connection attempt failed.
 #[derive(Debug)]

@@ -1,38 +1,14 @@
-//! Port and protocol names for `ss` without `-n`, read from /etc/services
-//! and /etc/protocols when the image has them (a scratch image does not:
-//! then every port prints as a number, as with `-n`).
+//! Port and protocol names for `ss` without `-n`, from /etc/services
+//! ([`crate::services`]) and /etc/protocols when the image has them (a
+//! scratch image does not: then every port prints as a number, as with
+//! `-n`), with iproute2's rule of no names inside the ephemeral range.
 //!
-//! Parsed directly rather than through libc's getservbyport, which a static
-//! binary cannot use reliably (NSS).
+//! Parsed directly rather than through libc, which a static binary cannot
+//! use reliably (NSS).
 
 use std::collections::HashMap;
 use std::fs;
 use std::sync::OnceLock;
-
-/// `(port, "tcp"|"udp") → name`, first entry wins as in getservbyport.
-fn services() -> &'static HashMap<(u16, String), String> {
-    static SERVICES: OnceLock<HashMap<(u16, String), String>> = OnceLock::new();
-    SERVICES.get_or_init(|| {
-        let mut map = HashMap::new();
-        let text = fs::read_to_string("/etc/services").unwrap_or_default();
-        for line in text.lines() {
-            let line = line.split('#').next().unwrap_or("");
-            let mut fields = line.split_whitespace();
-            let (Some(name), Some(port_proto)) = (fields.next(), fields.next()) else {
-                continue;
-            };
-            let Some((port, proto)) = port_proto.split_once('/') else {
-                continue;
-            };
-            let Ok(port) = port.parse::<u16>() else {
-                continue;
-            };
-            map.entry((port, proto.to_owned()))
-                .or_insert_with(|| name.to_owned());
-        }
-        map
-    })
-}
 
 /// The service name for a port, like iproute2: none for ports inside the
 /// ephemeral range (names there are noise: "socks", "cfinger").
@@ -41,18 +17,12 @@ pub fn name_by_port(port: u16, proto: &str) -> Option<&'static str> {
     if (lo..=hi).contains(&port) {
         return None;
     }
-    services()
-        .get(&(port, proto.to_owned()))
-        .map(String::as_str)
+    crate::services::name_by_port(port, proto)
 }
 
 /// A port named in a filter (`sport = :http`).
 pub fn port_by_name(name: &str) -> Option<u16> {
-    services()
-        .iter()
-        .filter(|(_, n)| n.as_str() == name)
-        .map(|((port, _), _)| *port)
-        .min()
+    crate::services::port_by_name_any_proto(name)
 }
 
 /// The IP protocol name for a raw socket's "port" (its protocol number).

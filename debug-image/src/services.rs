@@ -1,9 +1,11 @@
-//! Service names for `nc`, read straight from /etc/services (netcat asks
-//! libc's getservbyport/getservbyname; a static binary has no NSS).
+//! Service names from /etc/services, for the tools that name ports (`nc`'s
+//! `[tcp/http]`, `ss` without `-n`) or take them by name. The classic tools
+//! ask libc's getservbyport/getservbyname; a static binary has no NSS, so
+//! the file is read directly, with libc's rule that the first entry wins.
 //!
 //! A distroless image usually has no /etc/services: then ports have no
-//! names, `[tcp/*]` is printed, and a port given by name is an error, which
-//! is also what netcat does on such a system.
+//! names (`[tcp/*]`, numbers in `ss`) and a port given by name is an
+//! error, which is also what the classic tools do on such a system.
 
 use std::sync::OnceLock;
 
@@ -53,6 +55,16 @@ pub fn port_by_name(name: &str, proto: &str) -> Option<u16> {
         .iter()
         .find(|(n, _, pr)| n == name && pr == proto)
         .map(|(_, p, _)| *p)
+}
+
+/// The lowest port a service name (or alias) stands for, whatever the
+/// protocol.
+pub fn port_by_name_any_proto(name: &str) -> Option<u16> {
+    entries()
+        .iter()
+        .filter(|(n, _, _)| n == name)
+        .map(|(_, p, _)| *p)
+        .min()
 }
 
 #[cfg(test)]
