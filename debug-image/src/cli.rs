@@ -63,6 +63,22 @@ impl<T> Context<T> for io::Result<T> {
     }
 }
 
+/// Runs a tool's async part on a current-thread runtime (every tool here
+/// is one sequential exchange, and a pod's CPU is not ours to spread over
+/// threads). Returns without waiting for a read of stdin that may still be
+/// blocked in tokio's helper thread: such a read cannot be cancelled.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::msg(format!("cannot start the I/O runtime: {e}")))?;
+    let outcome = runtime.block_on(future);
+    runtime.shutdown_background();
+    outcome
+}
+
 /// The system's words for an error, with the hint an SRE needs for the
 /// permission errors they will meet in a locked-down pod.
 pub fn describe_io_error(e: &io::Error) -> String {

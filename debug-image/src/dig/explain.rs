@@ -157,9 +157,11 @@ pub fn explain(
     validate(name)?;
     let env = Environment::load(libc, &files.resolv_conf, &files.hosts, &files.nsswitch)
         .map_err(|e| Failure::msg(format!("{e}; point --resolv-conf at a readable file")))?;
-    let rt = super::runtime()?;
-    let lookup = rt.block_on(stub::lookup(&env, name, family));
-    let checks = rt.block_on(wildcard_checks(&env, &lookup));
+    let (lookup, checks) = cli::block_on(async {
+        let lookup = stub::lookup(&env, name, family).await;
+        let checks = wildcard_checks(&env, &lookup).await;
+        Ok((lookup, checks))
+    })?;
     let (findings, fix) = verdict(&env, &lookup, &checks);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());

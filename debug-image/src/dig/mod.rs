@@ -51,15 +51,6 @@ pub fn resolve_main(args: Vec<OsString>) -> ExitCode {
     cli::finish("resolve", explain::run(args))
 }
 
-/// A current-thread runtime: every tool here is one sequential exchange.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| Failure::msg(format!("cannot start the I/O runtime: {e}")))
-}
-
 fn run(args: Vec<OsString>) -> Result<u8, Failure> {
     let d = args::parse(args)?;
     for w in &d.warnings {
@@ -69,10 +60,10 @@ fn run(args: Vec<OsString>) -> Result<u8, Failure> {
         let name = d.name.clone().unwrap_or_default();
         return explain::explain(&name, d.libc, d.family, explain::Files::system(), d.output);
     }
-    let plan = runtime()?.block_on(plan(&d))?;
+    let plan = cli::block_on(plan(&d))?;
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let code = runtime()?.block_on(execute(&d, &plan, &mut out))?;
+    let code = cli::block_on(execute(&d, &plan, &mut out))?;
     out.flush()?;
     Ok(code)
 }

@@ -42,15 +42,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 
 fn run(args: Vec<OsString>) -> Result<u8, Failure> {
     let plan = args::parse(args)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::msg(format!("starting the runtime: {e}")))?;
-    let outcome = runtime.block_on(execute(plan));
-    // A read of stdin may still be blocked in tokio's helper thread; it
-    // cannot be cancelled, so do not wait for it.
-    runtime.shutdown_background();
-    outcome
+    cli::block_on(execute(plan))
 }
 
 async fn execute(plan: Plan) -> Result<u8, Failure> {

@@ -75,14 +75,7 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
 fn run(args: Vec<OsString>) -> Result<u8, Failure> {
     let parsed = args::parse(args)?;
     let plan = args::interpret(parsed, io::stdout().is_terminal()).map_err(Failure::Message)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::msg(format!("starting the runtime: {e}")))?;
-    let outcome = runtime.block_on(execute(plan));
-    // The stdin watcher's read may still be blocked; it cannot be cancelled.
-    runtime.shutdown_background();
-    outcome
+    cli::block_on(execute(plan))
 }
 
 async fn execute(plan: Plan) -> Result<u8, Failure> {

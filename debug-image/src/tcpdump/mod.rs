@@ -59,13 +59,12 @@ fn run(args: Vec<OsString>) -> Result<u8, Failure> {
 /// Host names in a filter, resolved the way the pod's programs resolve
 /// them (its /etc/hosts and resolv.conf), once, before capturing.
 fn resolve(name: &str) -> Result<Vec<IpAddr>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("resolving host '{name}': {e}"))?;
-    runtime
-        .block_on(crate::dns::resolve_host(name, crate::dns::Family::Any))
-        .map_err(|e| format!("unknown host '{name}' ({e})"))
+    let lookup = async {
+        crate::dns::resolve_host(name, crate::dns::Family::Any)
+            .await
+            .map_err(|e| Failure::Message(format!("unknown host '{name}' ({e})")))
+    };
+    cli::block_on(lookup).map_err(|e| e.to_string())
 }
 
 /// `-r FILE`: filter and print (or copy) a pcap file.
