@@ -393,13 +393,78 @@ fn pass(cfg: &mut Cfg, alter: bool) -> Result<bool, OptError> {
         }
     }
     // Pull-ups, bottom-up.
+    let mut preds = PredIndex::new(cfg, &sh.topo);
     for lvl in 1..sh.levels.len() {
         for &b in &sh.levels[lvl] {
-            changed |= pullup(cfg, &sh, &vals, b, false);
-            changed |= pullup(cfg, &sh, &vals, b, true);
+            changed |= pullup(cfg, &sh, &vals, &mut preds, b, false);
+            changed |= pullup(cfg, &sh, &vals, &mut preds, b, true);
         }
     }
     Ok(changed)
+}
+
+/// Each block's predecessors as pull-ups need them: the edges into it from
+/// the pass's blocks, in topological order of their source, a true edge
+/// before a false one (a `Goto` counts once, as a true edge). Kept up to
+/// date as pull-ups move edges, instead of scanning every block for every
+/// pull-up: that scan made compiling a filter of a few hundred terms
+/// quadratic in it.
+struct PredIndex {
+    /// Topological position of each block of the pass (`usize::MAX`: not
+    /// in it, so its edges do not count).
+    position: Vec<usize>,
+    into: Vec<Vec<(BlockId, bool)>>,
+}
+
+impl PredIndex {
+    fn new(cfg: &Cfg, topo: &[BlockId]) -> PredIndex {
+        let mut index = PredIndex {
+            position: vec![usize::MAX; cfg.blocks.len()],
+            into: vec![Vec::new(); cfg.blocks.len()],
+        };
+        for (i, &b) in topo.iter().enumerate() {
+            index.position[b] = i;
+        }
+        for &b in topo {
+            index.link(cfg, b);
+        }
+        index
+    }
+
+    /// The edges leaving `b`: (taken, target).
+    fn edges(cfg: &Cfg, b: BlockId) -> Vec<(bool, BlockId)> {
+        match cfg.blocks[b].exit {
+            Exit::Branch { jt, jf, .. } => vec![(true, jt), (false, jf)],
+            Exit::Goto(t) => vec![(true, t)],
+            Exit::Ret(_) => Vec::new(),
+        }
+    }
+
+    fn link(&mut self, cfg: &Cfg, b: BlockId) {
+        if self.position[b] == usize::MAX {
+            return;
+        }
+        let key = |position: &[usize], (p, taken): (BlockId, bool)| (position[p], !taken);
+        for (taken, to) in Self::edges(cfg, b) {
+            let list = &mut self.into[to];
+            let at =
+                list.partition_point(|&e| key(&self.position, e) < key(&self.position, (b, taken)));
+            list.insert(at, (b, taken));
+        }
+    }
+
+    fn unlink(&mut self, cfg: &Cfg, b: BlockId) {
+        for (_, to) in Self::edges(cfg, b) {
+            self.into[to].retain(|&(p, _)| p != b);
+        }
+    }
+
+    /// `set_target` that keeps the index right.
+    fn retarget(&mut self, cfg: &mut Cfg, b: BlockId, taken: bool, to: BlockId) {
+        self.unlink(cfg, b);
+        set_target(&mut cfg.blocks[b].exit, taken, to);
+        self.link(cfg, b);
+    }
 }
 
 /// Value numbering of one block, then its peephole rewrites and dead
@@ -991,19 +1056,16 @@ fn read(cfg: &Cfg, s: Slot) -> Option<BlockId> {
 /// libpcap's `or_pullup` (`and == false`) and `and_pullup`: in a chain of
 /// tests joined by `or` (`and`), a later test of the value the chain
 /// started with moves up before the first test of another value.
-fn pullup(cfg: &mut Cfg, sh: &Shape, vals: &[Option<BlockVals>], b: BlockId, and: bool) -> bool {
+fn pullup(
+    cfg: &mut Cfg,
+    sh: &Shape,
+    vals: &[Option<BlockVals>],
+    index: &mut PredIndex,
+    b: BlockId,
+    and: bool,
+) -> bool {
     // Fresh predecessors: earlier pull-ups of this pass moved edges.
-    let mut preds: Vec<(BlockId, bool)> = Vec::new();
-    for &p in &sh.topo {
-        if let Some((jt, jf)) = targets(&cfg.blocks[p].exit) {
-            if jt == b {
-                preds.push((p, true));
-            }
-            if jf == b && !matches!(cfg.blocks[p].exit, Exit::Goto(_)) {
-                preds.push((p, false));
-            }
-        }
-    }
+    let preds = index.into[b].clone();
     if preds.is_empty() || sh.level[b] == usize::MAX {
         return false;
     }
@@ -1086,14 +1148,14 @@ fn pullup(cfg: &mut Cfg, sh: &Shape, vals: &[Option<BlockVals>], b: BlockId, and
     ) else {
         return false;
     };
-    set_target(&mut cfg.blocks[samep.block].exit, samep.taken, after_pull);
-    set_target(&mut cfg.blocks[pull].exit, follow, diff);
+    index.retarget(cfg, samep.block, samep.taken, after_pull);
+    index.retarget(cfg, pull, follow, diff);
     if at_top {
         for (p, taken) in preds {
-            set_target(&mut cfg.blocks[p].exit, taken, pull);
+            index.retarget(cfg, p, taken, pull);
         }
     } else {
-        set_target(&mut cfg.blocks[diffp.block].exit, diffp.taken, pull);
+        index.retarget(cfg, diffp.block, diffp.taken, pull);
     }
     true
 }
