@@ -1464,3 +1464,150 @@ fn hostile_replies_cannot_crash_dig_or_resolve() {
     );
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+/// Names in a hosts file whose addresses the destination address selection
+/// rules reorder: loopback (::1 first), the pod's subnet before other IPv4
+/// (glibc's rule 9), longer matches first, ULA against IPv4 (the libcs'
+/// tables disagree), unroutable and link-local addresses last.
+const ORDER_HOSTS: &str = "127.0.0.1 localhost
+::1 localhost
+203.0.113.9 outside-first
+198.51.100.9 outside-first
+198.51.100.130 far-first
+198.51.100.9 far-first
+198.51.100.200 far-first2
+198.51.100.3 far-first2
+fd42::9 ula-and-v4
+198.51.100.9 ula-and-v4
+203.0.113.9 v4-and-ula
+fd42::9 v4-and-ula
+fe80::9 link-local
+fd42::9 link-local
+";
+
+/// `resolve` gives the addresses in the order getaddrinfo returns them
+/// (RFC 3484/6724 destination address selection, each libc its own way):
+/// the same as glibc's `getent ahosts` and a musl-linked getaddrinfo
+/// program, with and without a route to 203.0.113.0/24. No packet is
+/// sent: the libcs and the agent only connect() UDP sockets.
+#[test]
+fn addresses_come_in_getaddrinfos_order() {
+    let test = "addresses_come_in_getaddrinfos_order";
+    if !require_root(test) || !have(test, "musl-gcc") {
+        return;
+    }
+    let dir = TempDir::new("gai-order");
+    let src = dir.path().join("gai.c");
+    fs::write(
+        &src,
+        r#"#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+int main(int c, char **v) {
+    struct addrinfo h, *r, *p;
+    memset(&h, 0, sizeof h);
+    h.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(v[1], 0, &h, &r)) return 2;
+    for (p = r; p; p = p->ai_next) {
+        char b[64];
+        void *a = p->ai_family == AF_INET
+            ? (void *)&((struct sockaddr_in *)p->ai_addr)->sin_addr
+            : (void *)&((struct sockaddr_in6 *)p->ai_addr)->sin6_addr;
+        puts(inet_ntop(p->ai_family, a, b, sizeof b));
+    }
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let musl = dir.path().join("gai-musl");
+    let cc = Command::new("musl-gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&musl)
+        .arg(&src)
+        .output()
+        .expect("running musl-gcc");
+    assert!(cc.status.success(), "musl-gcc: {}", text(&cc.stderr));
+    let hosts = dir.path().join("hosts");
+    fs::write(&hosts, ORDER_HOSTS).unwrap();
+
+    let pod = Netns::new("order");
+    let peer = Netns::new("order-peer");
+    let veth = veth_pair(
+        &pod,
+        &["198.51.100.2/24", "fd42::2/64"],
+        &peer,
+        &["198.51.100.1/24", "fd42::1/64"],
+    );
+    // A program in the pod, seeing our hosts file as /etc/hosts.
+    let in_pod = |program: &[&str]| -> Vec<String> {
+        let mut cmd = pod.command("unshare");
+        cmd.args([
+            "-m",
+            "sh",
+            "-c",
+            r#"mount --bind "$1" /etc/hosts && shift && exec "$@""#,
+            "sh",
+        ])
+        .arg(&hosts)
+        .args(program);
+        let out = netdiag_tests::process::checked(&mut cmd, Duration::from_secs(20));
+        text(&out.stdout).lines().map(str::to_owned).collect()
+    };
+    let agent = agent_bin();
+    let ours = |libc: &str, name: &str| -> Vec<String> {
+        let json = in_pod(&[
+            agent.to_str().unwrap(),
+            "resolve",
+            "--libc",
+            libc,
+            "-o",
+            "json",
+            name,
+        ])
+        .join("\n");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        v["lookup"]["resolution"]["addresses"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no addresses for {name}: {json}"))
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let names = [
+        "localhost",
+        "outside-first",
+        "far-first",
+        "far-first2",
+        "ula-and-v4",
+        "v4-and-ula",
+        "link-local",
+    ];
+    for routed in [false, true] {
+        if routed {
+            pod.ip(&["route", "add", "203.0.113.0/24", "dev", veth.a()]);
+        }
+        for name in names {
+            let mut glibc: Vec<String> = Vec::new();
+            for line in in_pod(&["getent", "ahosts", name]) {
+                let addr = line.split_whitespace().next().unwrap_or("").to_owned();
+                if !glibc.contains(&addr) {
+                    glibc.push(addr);
+                }
+            }
+            let musl_order = in_pod(&[musl.to_str().unwrap(), name]);
+            let route = if routed { "with" } else { "without" };
+            assert_eq!(
+                ours("glibc", name),
+                glibc,
+                "glibc, {name}, {route} a route to 203.0.113.0/24"
+            );
+            assert_eq!(
+                ours("musl", name),
+                musl_order,
+                "musl, {name}, {route} a route to 203.0.113.0/24"
+            );
+        }
+    }
+}

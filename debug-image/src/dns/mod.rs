@@ -17,10 +17,13 @@
 //! - [`stub`]: the search-list algorithms of glibc 2.36 (`res_query.c`,
 //!   `res_send.c`) and musl 1.2 (`lookup_name.c`, `res_msend.c`), recording
 //!   every query, for `resolve` and for [`resolve_host`].
+//! - [`order`]: the order getaddrinfo returns the addresses in (RFC
+//!   3484/6724 destination address selection, each libc's way).
 //! - [`types`] and [`present`]: record type names and bind's text form of
 //!   records, shared by `dig` and `resolve`.
 
 pub mod hosts;
+pub mod order;
 pub mod present;
 pub mod resolv_conf;
 pub mod stub;

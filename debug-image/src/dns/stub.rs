@@ -271,7 +271,12 @@ impl Lookup {
 /// Resolves `name` as `env.libc` would, recording every query.
 pub async fn lookup(env: &Environment, name: &str, family: Family) -> Lookup {
     let mut run = Run::new(env, family);
-    let resolution = run.resolve(name).await;
+    let mut resolution = run.resolve(name).await;
+    // getaddrinfo returns the addresses sorted for the destination
+    // address selection rules; programs connect to the first.
+    if let Resolution::Found { addresses, .. } = &mut resolution {
+        super::order::sort(addresses, env.libc);
+    }
     Lookup {
         input: name.to_owned(),
         libc: env.libc,
