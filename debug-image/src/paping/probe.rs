@@ -116,6 +116,11 @@ fn classify(e: &io::Error) -> Outcome {
         Some(libc::ECONNREFUSED) => Outcome::Refused,
         Some(libc::ETIMEDOUT) => Outcome::TimedOut,
         Some(libc::EHOSTUNREACH | libc::ENETUNREACH) => Outcome::NoRoute(words),
+        // A reset answering the SYN is ECONNREFUSED; connect() reports
+        // ECONNRESET only when the handshake completed and the reset came
+        // before we looked (a server that accepts and aborts at once, on a
+        // busy machine).
+        Some(libc::ECONNRESET) => Outcome::ResetAfterConnect,
         _ => Outcome::Other(words),
     }
 }
@@ -137,6 +142,7 @@ mod tests {
             classify(&e(libc::EHOSTUNREACH)),
             Outcome::NoRoute("No route to host".into())
         );
+        assert_eq!(classify(&e(libc::ECONNRESET)), Outcome::ResetAfterConnect);
         assert_eq!(
             classify(&e(libc::EPERM)),
             Outcome::Other("Operation not permitted".into())
