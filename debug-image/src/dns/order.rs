@@ -27,7 +27,7 @@
 //! addresses) need interface flags neither libc sees in a pod: skipped.
 
 use std::cmp::Ordering;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, UdpSocket};
 
 use super::Libc;
 
@@ -77,17 +77,16 @@ fn compare(a: &Candidate, b: &Candidate, libc: Libc) -> Ordering {
     };
     let (a_dst, b_dst) = (mapped(a.dest), mapped(b.dest));
     let (a_src6, b_src6) = (mapped(a_src), mapped(b_src));
+    let (a_policy, b_policy) = (policy(&a_dst, libc), policy(&b_dst, libc));
     // Rule 2: matching scope.
     let a_scope = scope(&a_dst, libc);
     let b_scope = scope(&b_dst, libc);
     let rule2 = (b_scope == scope(&b_src6, libc)).cmp(&(a_scope == scope(&a_src6, libc)));
     // Rule 5: matching label.
-    let rule5 = (policy(&b_dst, libc).label == policy(&b_src6, libc).label)
-        .cmp(&(policy(&a_dst, libc).label == policy(&a_src6, libc).label));
+    let rule5 = (b_policy.label == policy(&b_src6, libc).label)
+        .cmp(&(a_policy.label == policy(&a_src6, libc).label));
     // Rule 6: higher precedence.
-    let rule6 = policy(&b_dst, libc)
-        .precedence
-        .cmp(&policy(&a_dst, libc).precedence);
+    let rule6 = b_policy.precedence.cmp(&a_policy.precedence);
     // Rule 8: smaller scope.
     let rule8 = a_scope.cmp(&b_scope);
     // Rule 9: longest matching prefix.
@@ -224,12 +223,9 @@ fn musl_prefix(dest: IpAddr, source: IpAddr) -> u32 {
 /// route: what `connect()` on a UDP socket and `getsockname()` tell, as
 /// both libcs do it. No packet is sent.
 fn route_source(dest: IpAddr) -> Option<IpAddr> {
-    let bind: SocketAddr = match dest {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(bind).ok()?;
-    socket.connect((dest, 9)).ok()?;
+    let dest = SocketAddr::new(dest, 9);
+    let socket = UdpSocket::bind(super::transport::unspecified_for(dest)).ok()?;
+    socket.connect(dest).ok()?;
     Some(socket.local_addr().ok()?.ip())
 }
 
