@@ -378,6 +378,10 @@ impl HeldStderr {
     /// within the `written` bytes already on our stdout, in order.
     fn release(&mut self, written: u64) {
         use std::io::Write;
+        // Called for every stdout chunk: most have nothing to release.
+        if self.0.front().is_none_or(|c| c.after_stdout > written) {
+            return;
+        }
         let mut err = std::io::stderr().lock();
         while self.0.front().is_some_and(|c| c.after_stdout <= written) {
             let chunk = self.0.pop_front().expect("checked above");
