@@ -1092,6 +1092,45 @@ fn resolve_replays_glibc_when_aaaa_is_lost() {
     assert!(events.contains("single-request-reopen"), "{events}");
 }
 
+/// A static program linked against musl: getaddrinfo(argv[1]) with
+/// AF_UNSPEC and SOCK_STREAM, each address printed on a line; exit 2 when
+/// the lookup fails. Built with musl-gcc in `dir`.
+fn musl_getaddrinfo(dir: &Path) -> PathBuf {
+    let src = dir.join("gai.c");
+    fs::write(
+        &src,
+        r#"#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+int main(int c, char **v) {
+    struct addrinfo h, *r, *p;
+    memset(&h, 0, sizeof h);
+    h.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(v[1], 0, &h, &r)) return 2;
+    for (p = r; p; p = p->ai_next) {
+        char b[64];
+        void *a = p->ai_family == AF_INET
+            ? (void *)&((struct sockaddr_in *)p->ai_addr)->sin_addr
+            : (void *)&((struct sockaddr_in6 *)p->ai_addr)->sin6_addr;
+        puts(inet_ntop(p->ai_family, a, b, sizeof b));
+    }
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let bin = dir.join("gai-musl");
+    let cc = Command::new("musl-gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("running musl-gcc");
+    assert!(cc.status.success(), "musl-gcc: {}", text(&cc.stderr));
+    bin
+}
+
 #[test]
 fn resolve_sends_exactly_what_musl_sends() {
     let test = "resolve_sends_exactly_what_musl_sends";
@@ -1101,23 +1140,7 @@ fn resolve_sends_exactly_what_musl_sends() {
     if !have(test, "tcpdump") || !have(test, "musl-gcc") {
         return;
     }
-    // A static getaddrinfo(AF_UNSPEC) program linked against musl.
-    let src = lab.dir.path().join("gai.c");
-    fs::write(
-        &src,
-        "#include <netdb.h>\n#include <string.h>\n\
-         int main(int c, char **v) { struct addrinfo h, *r; memset(&h, 0, sizeof h);\n\
-         h.ai_socktype = SOCK_STREAM; return getaddrinfo(v[1], 0, &h, &r) ? 2 : 0; }\n",
-    )
-    .unwrap();
-    let bin = lab.dir.path().join("gai-musl");
-    let cc = Command::new("musl-gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("running musl-gcc");
-    assert!(cc.status.success(), "musl-gcc: {}", text(&cc.stderr));
+    let bin = musl_getaddrinfo(lab.dir.path());
     let mut cap = Capture::start(&lab);
     let oracle = [bin.to_str().unwrap()];
     let pod = format!("{POD_SEARCH}\nnameserver {SERVER}\noptions ndots:5 timeout:1\n");
@@ -1497,38 +1520,7 @@ fn addresses_come_in_getaddrinfos_order() {
         return;
     }
     let dir = TempDir::new("gai-order");
-    let src = dir.path().join("gai.c");
-    fs::write(
-        &src,
-        r#"#include <netdb.h>
-#include <stdio.h>
-#include <string.h>
-#include <arpa/inet.h>
-int main(int c, char **v) {
-    struct addrinfo h, *r, *p;
-    memset(&h, 0, sizeof h);
-    h.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(v[1], 0, &h, &r)) return 2;
-    for (p = r; p; p = p->ai_next) {
-        char b[64];
-        void *a = p->ai_family == AF_INET
-            ? (void *)&((struct sockaddr_in *)p->ai_addr)->sin_addr
-            : (void *)&((struct sockaddr_in6 *)p->ai_addr)->sin6_addr;
-        puts(inet_ntop(p->ai_family, a, b, sizeof b));
-    }
-    return 0;
-}
-"#,
-    )
-    .unwrap();
-    let musl = dir.path().join("gai-musl");
-    let cc = Command::new("musl-gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&musl)
-        .arg(&src)
-        .output()
-        .expect("running musl-gcc");
-    assert!(cc.status.success(), "musl-gcc: {}", text(&cc.stderr));
+    let musl = musl_getaddrinfo(dir.path());
     let hosts = dir.path().join("hosts");
     fs::write(&hosts, ORDER_HOSTS).unwrap();
 
